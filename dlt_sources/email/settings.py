@@ -1,0 +1,3 @@
+"""Settings of the email-platform source."""
+
+EMAIL_GLOB = "**/*.jsonl"

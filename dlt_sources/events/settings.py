@@ -1,0 +1,3 @@
+"""Settings of the events source."""
+
+EVENTS_GLOB = "**/*.jsonl"

@@ -1,0 +1,3 @@
+"""Settings of the support source."""
+
+TICKETS_GLOB = "**/*.jsonl"

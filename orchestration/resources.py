@@ -1,0 +1,91 @@
+"""Dagster resources built from the settings: the one place the environment switch is applied."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_dlt import DagsterDltResource
+
+from dlt_sources.pipelines import destination, loader_file_format, make_pipeline
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+
+class PlatformResource(dg.ConfigurableResource):
+    """Where the platform's data lives, for the assets that load and read it."""
+
+    target: str
+    home: str
+    warehouse_path: str
+    landing_dir: str
+    pos_database_url: str
+    postgres_url: str = ""
+    dbt_env: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlatformResource:
+        return cls(
+            target=settings.target,
+            home=str(settings.home),
+            warehouse_path=str(settings.warehouse_path),
+            landing_dir=str(settings.landing_dir),
+            pos_database_url=str(settings.pos_database_url),
+            postgres_url=settings.postgres.url if settings.target == "postgres" else "",
+            dbt_env=settings.dbt_env(),
+        )
+
+    def landing(self, source: str) -> str:
+        return str(Path(self.landing_dir) / source)
+
+    def destination(self) -> Any:
+        return destination(
+            self.target, warehouse_path=Path(self.warehouse_path), postgres_url=self.postgres_url or None
+        )
+
+    def pipeline(self, source: str) -> Any:
+        return make_pipeline(source, self.destination(), Path(self.home) / "dlt_pipelines")
+
+    @property
+    def loader_file_format(self) -> str:
+        return loader_file_format(self.target)
+
+    @contextmanager
+    def dbt_environment(self) -> Iterator[None]:
+        """The variables transform/profiles.yml reads, set for the dbt subprocesses started inside."""
+        saved = {key: os.environ.get(key) for key in self.dbt_env}
+        os.environ.update(self.dbt_env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+class CrmApiResource(dg.ConfigurableResource):
+    """The CRM's HubSpot-compatible API: the local server by default, HubSpot given its URL and token."""
+
+    base_url: str
+    access_token: str
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    return {
+        "platform": PlatformResource.from_settings(settings),
+        "crm_api": CrmApiResource(
+            base_url=settings.crm_base_url, access_token=dg.EnvVar("CDP_CRM_TOKEN")
+        ),
+        "dlt": DagsterDltResource(),
+        "dbt": DbtCliResource(
+            project_dir=str(DBT_PROJECT_DIR),
+            profiles_dir=str(DBT_PROJECT_DIR),
+            target=settings.target,
+        ),
+    }

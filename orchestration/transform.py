@@ -1,0 +1,85 @@
+"""dbt assets: every model of transform/ in the same lineage graph as the raw tables.
+
+Sources declare `meta.dagster.asset_key` (`raw/<source>/<table>`), so staging models hang
+off the dlt assets. Keys and groups come from the dbt folder path: `models/staging/events/
+stg_events__events.sql` is `staging/events/stg_events__events` in group `staging`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
+from orchestration.resources import PlatformResource
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+WATCHED = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+
+
+class CuratedZoneTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey(list(dbt_resource_props["fqn"][1:]))
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props["fqn"]
+        return fqn[1] if len(fqn) > 2 else "transform"
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return EAGER
+
+
+def dbt_project() -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest(project: DbtProject, settings: Settings) -> Path:
+    """Parses the dbt project when its manifest is missing or older than any project file."""
+    manifest = Path(project.manifest_path)
+    if manifest.exists():
+        built = manifest.stat().st_mtime
+        newest = max(
+            (path.stat().st_mtime for name in WATCHED for path in _files(DBT_PROJECT_DIR / name)),
+            default=0.0,
+        )
+        if newest <= built:
+            return manifest
+    platform = PlatformResource.from_settings(settings)
+    with platform.dbt_environment():
+        DbtCliResource(project_dir=project).cli(["parse", "--quiet"], target_path=Path(project.target_path)).wait()
+    return manifest
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+    elif path.is_dir():
+        yield from (child for child in path.rglob("*") if child.is_file())
+
+
+def transform_assets(settings: Settings) -> dg.AssetsDefinition:
+    project = dbt_project()
+    manifest = ensure_manifest(project, settings)
+
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        name="dbt_models",
+        dagster_dbt_translator=CuratedZoneTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        pool=DUCKDB_WRITERS_POOL,
+    )
+    def _dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource
+    ) -> Iterator[Any]:
+        with platform.dbt_environment():
+            yield from dbt.cli(["build"], context=context).stream()
+
+    return _dbt_models

@@ -1,0 +1,49 @@
+{#-
+  Raw tables grow with their feeds: dlt adds a column the first time a value arrives. Staging
+  models select optional columns through these macros so that a column not seen yet reads as
+  a typed null instead of breaking the build.
+-#}
+{% macro relation_columns(relation) -%}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) -%}
+    {{ return(columns | map(attribute='name') | map('lower') | list) }}
+{%- endmacro %}
+
+{% macro column_or_null(columns, name, data_type='text') -%}
+    {%- if name | lower in columns -%}{{ adapter.quote(name) }}{%- else -%}cast(null as {{ cdp_type(data_type) }}){%- endif -%}
+{%- endmacro %}
+
+{#- dlt puts a value of the wrong type in a variant column `<name>__v_<type>`; this says whether one has appeared. -#}
+{% macro variant_columns(columns, name) -%}
+    {{ return(columns | select('match', (name | lower) ~ '__v_') | list) }}
+{%- endmacro %}
+
+{% macro cdp_type(data_type) -%}
+    {{ return(adapter.dispatch('cdp_type', 'opencdp')(data_type)) }}
+{%- endmacro %}
+
+{% macro default__cdp_type(data_type) -%}
+    {%- set types = {
+        'text': dbt.type_string(),
+        'timestamp': 'timestamp with time zone',
+        'date': 'date',
+        'bigint': dbt.type_bigint(),
+        'double': 'double precision',
+        'numeric': 'numeric(18, 4)',
+        'boolean': 'boolean',
+    } -%}
+    {{ return(types.get(data_type, data_type)) }}
+{%- endmacro %}
+
+{% macro duckdb__cdp_type(data_type) -%}
+    {%- set types = {
+        'text': 'varchar',
+        'timestamp': 'timestamp with time zone',
+        'date': 'date',
+        'bigint': 'bigint',
+        'double': 'double',
+        'numeric': 'decimal(18, 4)',
+        'boolean': 'boolean',
+    } -%}
+    {{ return(types.get(data_type, data_type)) }}
+{%- endmacro %}
