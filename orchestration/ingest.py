@@ -1,6 +1,5 @@
 """Ingestion assets: one dlt multi-asset per source, each table an asset `raw/<source>/<table>`."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any

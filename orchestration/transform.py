@@ -5,7 +5,6 @@ off the dlt assets. Keys and groups come from the dbt folder path: `models/stagi
 stg_events__events.sql` is `staging/events/stg_events__events` in group `staging`.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path

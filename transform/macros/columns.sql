@@ -47,3 +47,13 @@
     } -%}
     {{ return(types.get(data_type, data_type)) }}
 {%- endmacro %}
+
+{#-
+  A child table dlt loads beside a source table (a nested list: `events__properties__products`).
+  It is not a dbt source of its own: it belongs to the same load as its parent, so lineage runs
+  through the parent source, which the calling model must name with `-- depends_on:`.
+-#}
+{% macro child_table(source_name, table_name, path) -%}
+    {%- set parent = source(source_name, table_name) -%}
+    {{ return(api.Relation.create(database=parent.database, schema=parent.schema, identifier=parent.identifier ~ '__' ~ path)) }}
+{%- endmacro %}

@@ -1,5 +1,6 @@
 {#- Products of order events (Segment `properties.products`), one row per product line. -#}
-{%- set raw = source('events', 'events__properties__products') -%}
+-- depends_on: {{ source('events', 'events') }}
+{%- set raw = child_table('events', 'events', 'properties__products') -%}
 {%- set columns = relation_columns(raw) -%}
 
 with products as (

@@ -1,7 +1,8 @@
 {#- Tags of each ticket. -#}
+-- depends_on: {{ source('support', 'tickets') }}
 with tags as (
 
-    select * from {{ source('support', 'tickets__tags') }}
+    select * from {{ child_table('support', 'tickets', 'tags') }}
 
 ),
 
