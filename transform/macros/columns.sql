@@ -50,8 +50,8 @@
 
 {#-
   A child table dlt loads beside a source table (a nested list: `events__properties__products`).
-  It is not a dbt source of its own: it belongs to the same load as its parent, so lineage runs
-  through the parent source, which the calling model must name with `-- depends_on:`.
+  It is not a dbt source of its own: it belongs to the same load as its parent, and calling
+  `source()` here makes the parent source the model's upstream, so lineage runs through it.
 -#}
 {% macro child_table(source_name, table_name, path) -%}
     {%- set parent = source(source_name, table_name) -%}

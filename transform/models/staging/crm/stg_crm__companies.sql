@@ -1,7 +1,6 @@
 {#- CRM companies. -#}
 {%- set raw = source('crm', 'companies') -%}
 {%- set columns = relation_columns(raw) -%}
-{%- macro prop(name, data_type='text') -%}{{ column_or_null(columns, 'properties__' ~ name, data_type) }}{%- endmacro -%}
 
 with source as (
 
@@ -13,12 +12,12 @@ renamed as (
 
     select
         cast(id as {{ dbt.type_string() }}) as company_id,
-        nullif(trim({{ prop('name') }}), '') as company_name,
-        lower(nullif(trim({{ prop('domain') }}), '')) as domain,
-        nullif(trim({{ prop('industry') }}), '') as industry,
-        nullif(trim({{ prop('city') }}), '') as city,
-        {{ normalize_country(prop('country')) }} as country_code,
-        {{ timestamp_from_text(prop('createdate')) }} as created_at,
+        nullif(trim({{ column_or_null(columns, 'properties__name') }}), '') as company_name,
+        lower(nullif(trim({{ column_or_null(columns, 'properties__domain') }}), '')) as domain,
+        nullif(trim({{ column_or_null(columns, 'properties__industry') }}), '') as industry,
+        nullif(trim({{ column_or_null(columns, 'properties__city') }}), '') as city,
+        {{ normalize_country(column_or_null(columns, 'properties__country')) }} as country_code,
+        {{ timestamp_from_text(column_or_null(columns, 'properties__createdate')) }} as created_at,
         {{ safe_cast('updated_at', 'timestamp') }} as updated_at,
         _dlt_load_id as load_id
 

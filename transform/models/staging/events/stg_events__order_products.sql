@@ -1,5 +1,4 @@
 {#- Products of order events (Segment `properties.products`), one row per product line. -#}
--- depends_on: {{ source('events', 'events') }}
 {%- set raw = child_table('events', 'events', 'properties__products') -%}
 {%- set columns = relation_columns(raw) -%}
 

@@ -1,5 +1,4 @@
 {#- External ids (of named systems) carried by list members. -#}
--- depends_on: {{ source('lists', 'list_members') }}
 with external_ids as (
 
     select * from {{ child_table('lists', 'list_members', 'external_ids') }}

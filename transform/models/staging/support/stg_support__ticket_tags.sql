@@ -1,5 +1,4 @@
 {#- Tags of each ticket. -#}
--- depends_on: {{ source('support', 'tickets') }}
 with tags as (
 
     select * from {{ child_table('support', 'tickets', 'tags') }}

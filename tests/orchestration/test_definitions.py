@@ -1,0 +1,109 @@
+"""The code location loads, with the promised keys, groups, lineage, pools and automation."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dlt_sources.pipelines import SOURCES
+from orchestration.definitions import build_definitions
+from orchestration.policy import DUCKDB_WRITERS_POOL
+from orchestration.settings import Settings
+
+RAW_TABLES = {
+    "events": ["events"],
+    "crm": ["contacts", "companies"],
+    "commerce": ["stores", "customers", "orders", "order_lines"],
+    "email": ["email_events"],
+    "support": ["tickets"],
+    "lists": ["list_members"],
+}
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    home = tmp_path_factory.mktemp("home")
+    return build_definitions(Settings(home=home))
+
+
+def test_the_code_location_loads(defs: dg.Definitions) -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_source_table_is_a_raw_asset_in_the_ingest_group(defs: dg.Definitions) -> None:
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    expected = {dg.AssetKey(["raw", source, table]) for source, tables in RAW_TABLES.items() for table in tables}
+    raw = {key for key in specs if key.path[0] == "raw"}
+    assert raw == expected
+    assert set(RAW_TABLES) == set(SOURCES)
+    assert {specs[key].group_name for key in raw} == {"ingest"}
+
+
+def test_dbt_models_are_keyed_and_grouped_by_folder(defs: dg.Definitions) -> None:
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    staging = [key for key in specs if key.path[0] == "staging"]
+    assert dg.AssetKey(["staging", "events", "stg_events__events"]) in staging
+    for key in staging:
+        assert specs[key].group_name == "staging"
+        assert key.path[2].startswith(f"stg_{key.path[1]}__")
+
+
+def test_every_raw_table_flows_into_a_staging_model(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        if key.path[0] != "raw":
+            continue
+        downstream = graph.get(key).child_keys
+        assert any(child.path[0] == "staging" for child in downstream), f"{key.to_user_string()} feeds no staging model"
+
+
+def test_every_warehouse_writer_runs_in_the_duckdb_pool(defs: dg.Definitions) -> None:
+    for assets_def in defs.assets:
+        assert assets_def.node_def.pool == DUCKDB_WRITERS_POOL, assets_def.node_def.name
+
+
+def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
+    assert defs.get_schedule_def("platform_daily").cron_schedule == "0 3 * * *"
+    assert defs.get_schedule_def("crm_hourly").cron_schedule == "15 * * * *"
+    crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_sync").asset_layer.selected_asset_keys}
+    assert crm_keys == {
+        "raw/crm/contacts",
+        "raw/crm/companies",
+        "staging/crm/stg_crm__contacts",
+        "staging/crm/stg_crm__companies",
+    }
+    for source in ("events", "email", "support", "lists"):
+        keys = defs.resolve_job_def(f"ingest_{source}").asset_layer.selected_asset_keys
+        assert {key.path[1] for key in keys} == {source}
+
+
+def test_landing_sensor_requests_a_load_for_new_files_only(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", world_dir=tmp_path / "world")
+    defs = build_definitions(settings)
+    sensor = defs.get_sensor_def("landing_folders")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluate(cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+            return sensor(context)
+
+    first = evaluate(None)
+    assert first.run_requests == []
+    events = settings.landing("events")
+    events.mkdir(parents=True)
+    (events / "new.jsonl").write_text('{"messageId": "m"}\n')
+    second = evaluate(first.cursor)
+    assert [request.job_name for request in second.run_requests] == ["ingest_events"]
+    assert evaluate(second.cursor).run_requests == []
+    later = time.time() + 5
+    (settings.landing("lists")).mkdir(parents=True)
+    (settings.landing("lists") / "l.csv").write_text("Email\n")
+    os.utime(settings.landing("lists") / "l.csv", (later, later))
+    third = evaluate(second.cursor)
+    assert [request.job_name for request in third.run_requests] == ["ingest_lists"]
+    assert json.loads(third.cursor)["lists"] == pytest.approx(later)
