@@ -72,6 +72,10 @@ def loader_file_format(target: str) -> str:
 
 
 def make_pipeline(source: str, dest: Any, pipelines_dir: Path, *, dev_mode: bool = False) -> dlt.Pipeline:
+    # Arrow tables (the commerce source) get dlt's load id and row id like every other table:
+    # the quality gates validate each load by `_dlt_load_id`.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
     spec = SOURCES[source]
     return dlt.pipeline(
         pipeline_name=spec.pipeline_name,
