@@ -19,11 +19,12 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    password: str
     dbname: str
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
 
 
 def postgres_bin_dir() -> Path | None:
@@ -59,16 +60,23 @@ def running_postgres(dbname: str = "cdp") -> Iterator[PostgresServer]:
         os.chmod(root, 0o755)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
+    password = "cdp-test"
+    (root / "pwfile").write_text(password + "\n")
+    if prefix:
+        shutil.chown(root / "pwfile", "postgres")
     run = lambda *args: subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)  # noqa: E731
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "md5", "-U", "postgres", "--pwfile", str(root / "pwfile"), "-E", "UTF8", "--no-sync")
         run(
             str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "server.log"),
             "-o", f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             "start",
         )
-        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", dbname)
-        yield PostgresServer("127.0.0.1", port, "postgres", dbname)
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", dbname],
+            check=True, capture_output=True, env={**os.environ, "PGPASSWORD": password},
+        )
+        yield PostgresServer("127.0.0.1", port, "postgres", password, dbname)
     finally:
         subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
