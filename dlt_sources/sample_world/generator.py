@@ -330,7 +330,7 @@ def varied_email(email: str, rng: Random) -> str:
     if r < 0.75:
         return email.upper()
     if r < 0.87:
-        return (" ", "  ", "")[int(rng.random() * 3)] + email + (" ", "\t", "  ")[int(rng.random() * 3)]
+        return (" ", "  ", "")[int(rng.random() * 3)] + email + (" ", "  ", "   ")[int(rng.random() * 3)]
     return " " + local.capitalize() + "@" + domain.capitalize() + " "
 
 
