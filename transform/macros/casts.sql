@@ -25,11 +25,13 @@
 {%- endmacro %}
 
 {#- Epoch milliseconds or ISO-8601 text (HubSpot writes both) to a UTC timestamp. -#}
+{#- (dlt may already have typed the column as a timestamp: the text cast keeps both cases working.) -#}
 {% macro timestamp_from_text(expression) -%}
+    {%- set text = 'cast(' ~ expression ~ ' as ' ~ dbt.type_string() ~ ')' -%}
     case
-        when {{ regex_matches(expression, '^[0-9]{10,13}$') }}
-            then {{ timestamp_from_epoch_millis('cast(' ~ expression ~ ' as ' ~ dbt.type_bigint() ~ ')') }}
-        else {{ safe_cast(expression, 'timestamp') }}
+        when {{ regex_matches(text, '^[0-9]{10,13}$') }}
+            then {{ timestamp_from_epoch_millis('cast(' ~ text ~ ' as ' ~ dbt.type_bigint() ~ ')') }}
+        else {{ safe_cast(text, 'timestamp') }}
     end
 {%- endmacro %}
 
