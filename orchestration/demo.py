@@ -17,15 +17,18 @@ import duckdb
 
 from orchestration.settings import LOCAL_CRM_TOKEN, Settings
 
-GROUND_TRUTH_TABLES = {
-    # raw table -> the ground-truth table whose records it holds
-    ("raw_crm", "contacts"): ("crm", "contacts"),
-    ("raw_commerce", "orders"): ("commerce", "orders"),
-    ("raw_commerce", "customers"): ("commerce", "customers"),
-    ("raw_email", "email_events"): ("email", "email_events"),
-    ("raw_support", "tickets"): ("support", "tickets"),
-    ("raw_lists", "list_members"): ("lists", "event_attendees"),
+# staging model -> the ground-truth (source, table) it holds exactly one row per record of
+STAGING_TRUTH = {
+    "stg_events__events": ("events", "events"),
+    "stg_crm__contacts": ("crm", "contacts"),
+    "stg_commerce__orders": ("commerce", "orders"),
+    "stg_commerce__order_lines": ("commerce", "order_lines"),
+    "stg_commerce__customers": ("commerce", "customers"),
+    "stg_email__email_events": ("email", "email_events"),
+    "stg_support__tickets": ("support", "tickets"),
+    "stg_lists__list_members": ("lists", "event_attendees"),
 }
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -51,7 +54,9 @@ def materialize_all(settings: Settings, instance: dg.DagsterInstance | None = No
 
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET
+    )
 
 
 def run_demo(
@@ -129,13 +134,13 @@ def ground_truth_counts(folder: Path) -> Counter:
 
 
 def summary_text(outcome: DemoResult, truth: Counter, settings: Settings) -> str:
-    lines = ["", "raw zone (loaded by dlt)                          rows   ground truth"]
-    for name, count in outcome.raw_rows.items():
-        schema, table = name.split(".", 1)
-        expected = truth.get(GROUND_TRUTH_TABLES.get((schema, table), ("", "")))
-        lines.append(f"  {name:<44} {count:>10,}   {'' if expected is None else f'{expected:,}'}")
-    lines += ["", "clean zone (dbt staging models)                   rows"]
-    lines += [f"  {name:<44} {count:>10,}" for name, count in outcome.model_rows.items()]
+    lines = ["", "raw zone (loaded by dlt, as received)            rows"]
+    lines += [f"  {name:<44} {count:>10,}" for name, count in outcome.raw_rows.items()]
+    lines += ["", "clean zone (dbt staging models)                   rows   ground truth"]
+    for name, count in outcome.model_rows.items():
+        key = STAGING_TRUTH.get(name.split(".", 1)[1])
+        expected = f"{truth[key]:,}" + ("" if truth[key] == count else "  MISMATCH") if key else ""
+        lines.append(f"  {name:<44} {count:>10,}   {expected}")
     lines.append("")
     if outcome.failed_checks:
         lines.append(f"failed checks: {', '.join(outcome.failed_checks)}")

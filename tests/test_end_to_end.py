@@ -11,22 +11,11 @@ import duckdb
 import phonenumbers
 import pytest
 
-from orchestration.demo import run_demo
+from orchestration.demo import STAGING_TRUTH, run_demo
 from orchestration.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-# staging model -> the ground-truth (source, table) whose records it holds one row each of
-STAGING_TRUTH = {
-    "stg_events__events": ("events", "events"),
-    "stg_crm__contacts": ("crm", "contacts"),
-    "stg_commerce__orders": ("commerce", "orders"),
-    "stg_commerce__order_lines": ("commerce", "order_lines"),
-    "stg_commerce__customers": ("commerce", "customers"),
-    "stg_email__email_events": ("email", "email_events"),
-    "stg_support__tickets": ("support", "tickets"),
-    "stg_lists__list_members": ("lists", "event_attendees"),
-}
 
 
 @pytest.fixture(scope="module")

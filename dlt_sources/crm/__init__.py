@@ -29,10 +29,6 @@ def _search_resource(object_type: str, properties: list[str]) -> dict[str, Any]:
         "name": object_type,
         "primary_key": "id",
         "write_disposition": {"disposition": "merge", "strategy": "delete-insert"},
-        "columns": {
-            "updated_at": {"data_type": "timestamp"},
-            "created_at": {"data_type": "timestamp", "nullable": True},
-        },
         "endpoint": {
             "path": SEARCH_PATH.format(object_type=object_type),
             "method": "POST",

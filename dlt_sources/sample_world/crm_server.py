@@ -413,11 +413,6 @@ def search(store: CrmStore, object_type: str, body: dict[str, Any]) -> dict[str,
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list):
         raise CrmApiError(400, "filterGroups must be a list")
-    rows = [
-        row
-        for row in store.all_rows(object_type)
-        if not groups or any(all(_matches(object_type, row, f) for f in group.get("filters", [])) for group in groups)
-    ]
     sorts = body.get("sorts") or []
     name, reverse = "hs_object_id", False
     if sorts:
@@ -426,20 +421,65 @@ def search(store: CrmStore, object_type: str, body: dict[str, Any]) -> dict[str,
             name, reverse = sort.get("propertyName", name), sort.get("direction", "ASCENDING") == "DESCENDING"
         else:  # HubSpot also takes "propertyName" / "-propertyName"
             name, reverse = str(sort).lstrip("-"), str(sort).startswith("-")
+    indexed = _indexed_search(store, object_type, groups, name, reverse, after, limit)
+    if indexed is not None:
+        total, page = indexed
+    else:
+        rows = [
+            row
+            for row in store.all_rows(object_type)
+            if not groups or any(all(_matches(object_type, row, f) for f in group.get("filters", [])) for group in groups)
+        ]
 
-    def sort_key(row: tuple) -> tuple:
-        value = _comparable(name, _property_value(object_type, row, name))
-        return (value is None, value if value is not None else 0, row[0])
+        def sort_key(row: tuple) -> tuple:
+            value = _comparable(name, _property_value(object_type, row, name))
+            return (value is None, value if value is not None else 0, row[0])
 
-    rows.sort(key=sort_key, reverse=reverse)
-    page = rows[after : after + limit]
+        rows.sort(key=sort_key, reverse=reverse)
+        total, page = len(rows), rows[after : after + limit]
     result: dict[str, Any] = {
-        "total": len(rows),
+        "total": total,
         "results": [_render(object_type, row, body.get("properties")) for row in page],
     }
-    if after + limit < len(rows):
+    if after + limit < total:
         result["paging"] = {"next": {"after": str(after + limit)}}
     return result
+
+
+# Properties held in indexed columns, so the incremental searches the platform makes run in SQL.
+INDEXED_COLUMNS = {
+    "lastmodifieddate": "updated_at",
+    "hs_lastmodifieddate": "updated_at",
+    "createdate": "created_at",
+    "hs_object_id": "id",
+}
+SQL_OPERATORS = {"EQ": "=", "NEQ": "!=", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<="}
+
+
+def _indexed_search(
+    store: CrmStore, object_type: str, groups: list, sort: str, reverse: bool, after: int, limit: int
+) -> tuple[int, list[tuple]] | None:
+    """Runs a one-group search over indexed properties in SQL; None when it needs the general path."""
+    if len(groups) > 1 or sort not in INDEXED_COLUMNS:
+        return None
+    filters = groups[0].get("filters", []) if groups else []
+    clauses, params = ["object_type = ?", "archived = 0"], [object_type]
+    for flt in filters:
+        column, operator = INDEXED_COLUMNS.get(flt.get("propertyName")), SQL_OPERATORS.get(flt.get("operator"))
+        if column is None or operator is None or "value" not in flt:
+            return None
+        clauses.append(f"{column} {operator} ?")
+        params.append(_comparable(flt["propertyName"], flt["value"]))
+    where = " and ".join(clauses)
+    direction = "desc" if reverse else "asc"
+    with store._connect() as con:
+        total = con.execute(f"select count(*) from objects where {where}", params).fetchone()[0]
+        page = con.execute(
+            f"select id, properties, created_at, updated_at from objects where {where} "
+            f"order by {INDEXED_COLUMNS[sort]} {direction}, id {direction} limit ? offset ?",
+            [*params, limit, after],
+        ).fetchall()
+    return total, page
 
 
 def _int_field(body: dict[str, Any], name: str, default: int) -> int:
