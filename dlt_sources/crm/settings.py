@@ -3,7 +3,7 @@
 SEARCH_PATH = "crm/v3/objects/{object_type}/search"
 # HubSpot pages a search at most this far; the paginator restarts the search beyond it.
 SEARCH_RESULT_CEILING = 10_000
-SEARCH_PAGE_SIZE = 100
+SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search
 CURSOR_PROPERTY = "lastmodifieddate"
 INITIAL_MODIFIED_AFTER = "1970-01-01T00:00:00.000Z"
 
