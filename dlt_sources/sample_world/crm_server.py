@@ -699,6 +699,13 @@ class _CrmHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     crm: CrmServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that hung up (e.g. while backing off after a 429) is not a server error
+        super().handle_error(request, client_address)
+
 
 class CrmServer:
     """Serves a `CrmStore` over HTTP on a loopback address, in a background thread."""

@@ -45,7 +45,7 @@ def test_a_bad_token_fails_with_the_api_answer(tmp_path: Path) -> None:
 
 def test_rate_limits_are_waited_out(small_world: Path, tmp_path: Path) -> None:
     CrmStore(tmp_path / "crm.sqlite").seed_from_jsonl(small_world / "systems" / "crm_seed")
-    with CrmServer(tmp_path / "crm.sqlite", token=TOKEN, rate_limit=(2, 1.0)) as server:
+    with CrmServer(tmp_path / "crm.sqlite", token=TOKEN, rate_limit=(1, 1.0)) as server:
         loaded = run_source("crm", crm_source(base_url=server.base_url, access_token=TOKEN), tmp_path)
         assert server.rate_limited > 0
     assert loaded["contacts"] == contacts_in_truth(small_world)
