@@ -41,11 +41,12 @@ class DemoResult:
 
 
 def reset(settings: Settings) -> None:
-    """Removes the warehouse, dlt pipeline state and sample world of these settings."""
+    """Removes the warehouse, dlt pipeline state and sample world (never a folder that is not one)."""
     for path in (settings.warehouse_path, Path(f"{settings.warehouse_path}.wal")):
         path.unlink(missing_ok=True)
-    for folder in (settings.pipelines_dir, settings.world_dir):
-        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(settings.pipelines_dir, ignore_errors=True)
+    if (settings.world_dir / "ground_truth" / "summary.json").exists():
+        shutil.rmtree(settings.world_dir, ignore_errors=True)
 
 
 def materialize_all(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
