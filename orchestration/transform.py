@@ -6,6 +6,7 @@ stg_events__events.sql` is `staging/events/stg_events__events` in group `staging
 """
 
 
+import fcntl
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,20 +40,32 @@ def dbt_project() -> DbtProject:
 
 
 def ensure_manifest(project: DbtProject, settings: Settings) -> Path:
-    """Parses the dbt project when its manifest is missing or older than any project file."""
+    """Parses the dbt project when its manifest is missing or older than any project file.
+
+    A lock file serializes processes that load the definitions at once (test workers, run
+    workers), so one parses and the others read its manifest.
+    """
     manifest = Path(project.manifest_path)
-    if manifest.exists():
-        built = manifest.stat().st_mtime
-        newest = max(
-            (path.stat().st_mtime for name in WATCHED for path in _files(DBT_PROJECT_DIR / name)),
-            default=0.0,
-        )
-        if newest <= built:
+    target = Path(project.target_path)
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_fresh(manifest):
             return manifest
-    platform = PlatformResource.from_settings(settings)
-    with platform.dbt_environment():
-        DbtCliResource(project_dir=project).cli(["parse", "--quiet"], target_path=Path(project.target_path)).wait()
+        platform = PlatformResource.from_settings(settings)
+        with platform.dbt_environment():
+            DbtCliResource(project_dir=project).cli(["parse", "--quiet"], target_path=target).wait()
     return manifest
+
+
+def _is_fresh(manifest: Path) -> bool:
+    if not manifest.exists():
+        return False
+    newest = max(
+        (path.stat().st_mtime for name in WATCHED for path in _files(DBT_PROJECT_DIR / name)),
+        default=0.0,
+    )
+    return newest <= manifest.stat().st_mtime
 
 
 def _files(path: Path) -> Iterator[Path]:
