@@ -68,8 +68,8 @@ def test_every_warehouse_writer_runs_in_the_duckdb_pool(defs: dg.Definitions) ->
 
 
 def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
-    assert defs.get_schedule_def("platform_daily").cron_schedule == "0 3 * * *"
-    assert defs.get_schedule_def("crm_hourly").cron_schedule == "15 * * * *"
+    assert defs.resolve_schedule_def("platform_daily").cron_schedule == "0 3 * * *"
+    assert defs.resolve_schedule_def("crm_hourly").cron_schedule == "15 * * * *"
     crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_sync").asset_layer.selected_asset_keys}
     assert crm_keys == {
         "raw/crm/contacts",
@@ -85,7 +85,7 @@ def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
 def test_landing_sensor_requests_a_load_for_new_files_only(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", world_dir=tmp_path / "world")
     defs = build_definitions(settings)
-    sensor = defs.get_sensor_def("landing_folders")
+    sensor = defs.resolve_sensor_def("landing_folders")
     instance = dg.DagsterInstance.ephemeral()
 
     def evaluate(cursor: str | None) -> dg.SensorResult:
