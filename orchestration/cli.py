@@ -44,7 +44,10 @@ def generate(people: int, seed: int, batches: int, end: datetime, out: Path | No
     from dlt_sources.sample_world import generate_world
 
     out = out or _settings().world_dir
-    summary = generate_world(out, people=people, seed=seed, end=end.replace(tzinfo=timezone.utc), batches=batches)
+    try:
+        summary = generate_world(out, people=people, seed=seed, end=end.replace(tzinfo=timezone.utc), batches=batches)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote a world of {people:,} people to {out}")
     for table, count in sorted(summary["rows"].items()):
         click.echo(f"  {table:<28} {count:>10,}")
