@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.automation import automations
 from orchestration.ingest import ingest_assets
+from orchestration.quality import quality_checks
 from orchestration.resources import PlatformResource, build_resources
 from orchestration.settings import Settings
 from orchestration.transform import transform_assets
@@ -17,6 +18,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     schedules, sensors, jobs = automations(settings)
     return dg.Definitions(
         assets=assets,
+        asset_checks=quality_checks(),
         schedules=schedules,
         sensors=sensors,
         jobs=jobs,

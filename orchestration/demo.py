@@ -38,6 +38,8 @@ class DemoResult:
     raw_rows: dict[str, int] = field(default_factory=dict)
     model_rows: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    warned_checks: list[str] = field(default_factory=list)
+    quarantined: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def reset(settings: Settings) -> None:
@@ -88,25 +90,27 @@ def run_demo(
 
             instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
         result = materialize_all(run_settings, instance)
-    failed_checks = [
-        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        for evaluation in (
-            event.event_specific_data
-            for event in result.all_events
-            if event.event_type_value == "ASSET_CHECK_EVALUATION"
-        )
-        if not evaluation.passed
+    evaluations = [
+        event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
+    failed = [e for e in evaluations if not e.passed]
     outcome = DemoResult(
-        success=result.success and not failed_checks,
+        success=result.success and not any(e.severity == dg.AssetCheckSeverity.ERROR for e in failed),
         seconds=time.perf_counter() - started,
-        failed_checks=failed_checks,
+        failed_checks=[_check_name(e) for e in failed if e.severity == dg.AssetCheckSeverity.ERROR],
+        warned_checks=[_check_name(e) for e in failed if e.severity != dg.AssetCheckSeverity.ERROR],
     )
     echo("3/3 summary")
     outcome.raw_rows, outcome.model_rows = warehouse_counts(settings.warehouse_path)
-    truth = ground_truth_counts(settings.world_dir / "ground_truth")
+    outcome.quarantined = quarantine_counts(settings.warehouse_path)
+    truth = GroundTruth.read(settings.world_dir / "ground_truth")
+    truth.count_held(settings.warehouse_path)
     echo(summary_text(outcome, truth, settings))
     return outcome
+
+
+def _check_name(evaluation: Any) -> str:
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
 
 
 def warehouse_counts(warehouse: Path) -> tuple[dict[str, int], dict[str, int]]:
@@ -124,25 +128,81 @@ def warehouse_counts(warehouse: Path) -> tuple[dict[str, int], dict[str, int]]:
     return raw, models
 
 
-def ground_truth_counts(folder: Path) -> Counter:
-    counts: Counter = Counter()
-    records = folder / "records.csv"
-    if records.exists():
-        with records.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                counts[(row["source"], row["table"])] += 1
-    return counts
+def quarantine_counts(warehouse: Path) -> dict[tuple[str, str, str], int]:
+    """Quarantined records (distinct business keys) by source, table and reason."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'quality' and table_name = 'quarantine'"
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        rows = con.execute(
+            "select source, table_name, reason, count(distinct row_key) from quality.quarantine"
+            " where released_at is null group by all order by all"
+        ).fetchall()
+    return {(source, table, reason): count for source, table, reason, count in rows}
 
 
-def summary_text(outcome: DemoResult, truth: Counter, settings: Settings) -> str:
+# ground-truth table names that differ from the raw table they load into
+RAW_TABLE_OF = {("lists", "event_attendees"): "list_members"}
+
+
+@dataclass
+class GroundTruth:
+    records: Counter = field(default_factory=Counter)  # (source, table) -> records
+    bad_keys: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (source, table) -> planted bad keys
+    bad_kinds: Counter = field(default_factory=Counter)  # (source, raw table, kind) -> planted bad rows
+    held: Counter = field(default_factory=Counter)  # (source, table) -> good records held with a bad parent
+
+    @classmethod
+    def read(cls, folder: Path) -> GroundTruth:
+        truth = cls()
+        if (folder / "records.csv").exists():
+            with (folder / "records.csv").open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    truth.records[(row["source"], row["table"])] += 1
+        if (folder / "bad_rows.csv").exists():
+            with (folder / "bad_rows.csv").open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    table = (row["source"], row["table"])
+                    truth.bad_keys.setdefault(table, set()).add(row["record_key"])
+                    truth.bad_kinds[(row["source"], RAW_TABLE_OF.get(table, row["table"]), row["kind"])] += 1
+        return truth
+
+    def clean(self, table: tuple[str, str]) -> int:
+        """Records the clean zone should hold: all but the planted bad ones."""
+        return self.records[table] - len(self.bad_keys.get(table, ())) - self.held[table]
+
+    def count_held(self, warehouse: Path) -> None:
+        """Order lines of a planted bad order wait in quarantine with it (their own rows are good)."""
+        bad_orders = sorted(self.bad_keys.get(("commerce", "orders"), ()))
+        bad_lines = self.bad_keys.get(("commerce", "order_lines"), set())
+        if not bad_orders:
+            return
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            lines = con.execute(
+                f"select line_id from raw_commerce.order_lines where order_id in ({', '.join('?' for _ in bad_orders)})",
+                bad_orders,
+            ).fetchall()
+        self.held[("commerce", "order_lines")] = sum(1 for (line,) in lines if line not in bad_lines)
+
+
+def summary_text(outcome: DemoResult, truth: GroundTruth, settings: Settings) -> str:
     lines = ["", "raw zone (loaded by dlt, as received)            rows"]
     lines += [f"  {name:<44} {count:>10,}" for name, count in outcome.raw_rows.items()]
-    lines += ["", "clean zone (dbt staging models)                   rows   ground truth"]
+    lines += ["", "quarantine (quality gates)                        rows   planted bad rows"]
+    for (source, table, reason), count in sorted({**dict.fromkeys(truth.bad_kinds, 0), **outcome.quarantined}.items()):
+        planted = truth.bad_kinds.get((source, table, reason), 0)
+        flag = "" if planted == count else "  MISMATCH"
+        lines.append(f"  {f'{source}.{table}: {reason}':<44} {count:>10,}   {planted:,}{flag}")
+    lines += ["", "clean zone (dbt staging models)                   rows   ground truth (records - bad)"]
     for name, count in outcome.model_rows.items():
         key = STAGING_TRUTH.get(name.split(".", 1)[1])
-        expected = f"{truth[key]:,}" + ("" if truth[key] == count else "  MISMATCH") if key else ""
+        expected = f"{truth.clean(key):,}" + ("" if truth.clean(key) == count else "  MISMATCH") if key else ""
         lines.append(f"  {name:<44} {count:>10,}   {expected}")
     lines.append("")
+    if outcome.warned_checks:
+        lines.append(f"checks with warnings: {', '.join(outcome.warned_checks)}")
     if outcome.failed_checks:
         lines.append(f"failed checks: {', '.join(outcome.failed_checks)}")
     lines.append(

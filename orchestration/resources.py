@@ -25,6 +25,7 @@ class PlatformResource(dg.ConfigurableResource):
     landing_dir: str
     pos_database_url: str
     postgres_url: str = ""
+    default_phone_region: str = "US"
     dbt_env: dict[str, str] = {}
 
     @classmethod
@@ -36,6 +37,7 @@ class PlatformResource(dg.ConfigurableResource):
             landing_dir=str(settings.landing_dir),
             pos_database_url=str(settings.pos_database_url),
             postgres_url=settings.postgres.url if settings.target == "postgres" else "",
+            default_phone_region=settings.default_phone_region,
             dbt_env=settings.dbt_env(),
         )
 
@@ -49,6 +51,16 @@ class PlatformResource(dg.ConfigurableResource):
 
     def pipeline(self, source: str) -> Any:
         return make_pipeline(source, self.destination(), Path(self.home) / "dlt_pipelines")
+
+    def warehouse(self) -> Any:
+        """A connection for the quality gates (`expectations.warehouse`); close it when done."""
+        from expectations.warehouse import connect
+
+        return connect(self.target, duckdb_path=self.warehouse_path, postgres_dsn=self.postgres_url or None)
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return Path(self.home) / "data_docs"
 
     @property
     def loader_file_format(self) -> str:

@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('commerce', 'customers') }}
+    where {{ not_quarantined('commerce', 'customers') }}
 
 ),
 

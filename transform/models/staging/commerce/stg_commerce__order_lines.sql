@@ -1,7 +1,9 @@
-{#- Order line items. -#}
+{#- Order line items. The lines of a quarantined order wait in raw with it, and flow on when it is released. -#}
 with source as (
 
     select * from {{ source('commerce', 'order_lines') }}
+    where {{ not_quarantined('commerce', 'order_lines') }}
+      and {{ parent_not_quarantined('commerce', 'orders', 'order_id') }}
 
 ),
 

@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('commerce', 'orders') }}
+    where {{ not_quarantined('commerce', 'orders') }}
 
 ),
 

@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('commerce', 'stores') }}
+    where {{ not_quarantined('commerce', 'stores') }}
 
 ),
 

@@ -5,6 +5,7 @@
 with source as (
 
     select * from {{ raw }}
+    where {{ not_quarantined('email', 'email_events') }}
 
 ),
 

@@ -5,6 +5,7 @@
 with products as (
 
     select * from {{ raw }}
+    where {{ not_quarantined('events', 'events__properties__products') }}
 
 ),
 

@@ -2,6 +2,7 @@
 with external_ids as (
 
     select * from {{ child_table('lists', 'list_members', 'external_ids') }}
+    where {{ not_quarantined('lists', 'list_members__external_ids') }}
 
 ),
 

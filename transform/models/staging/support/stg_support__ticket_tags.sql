@@ -2,6 +2,7 @@
 with tags as (
 
     select * from {{ child_table('support', 'tickets', 'tags') }}
+    where {{ not_quarantined('support', 'tickets__tags') }}
 
 ),
 
