@@ -128,3 +128,134 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- quarantine ----------------------------------------------------------------------------------
+
+
+def _warehouse(settings: Settings):  # noqa: ANN202 - an expectations.warehouse connection
+    from expectations.quarantine import ensure_tables
+    from expectations.warehouse import connect
+
+    if settings.target == "duckdb" and not Path(settings.warehouse_path).exists():
+        raise click.ClickException(f"no warehouse at {settings.warehouse_path}: run `cdp demo` or load data first")
+    try:
+        warehouse = connect(
+            settings.target,
+            duckdb_path=settings.warehouse_path,
+            postgres_dsn=settings.postgres.url if settings.target == "postgres" else None,
+        )
+    except Exception as exc:  # the driver's own message names the problem (locked file, refused connection)
+        raise click.ClickException(f"cannot open the warehouse: {exc}") from exc
+    ensure_tables(warehouse)
+    return warehouse
+
+
+def _selection_options(command):  # noqa: ANN001, ANN202
+    for option in reversed(
+        [
+            click.option("--source", help="Only this source (events, crm, commerce, email, support, lists)."),
+            click.option("--table", help="Only this raw table (e.g. contacts, orders)."),
+            click.option("--reason", help="Only this reason (e.g. malformed_email, future_timestamp)."),
+            click.option("--expectation", help="Only this expectation (e.g. properties__email_email_format)."),
+            click.option("--key", "keys", multiple=True, help="Only these record keys (repeatable)."),
+            click.option("--load-id", help="Only rows of this dlt load."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _validate_selection(warehouse, selection) -> None:  # noqa: ANN001
+    """Unknown source, table or reason names are errors, not silently empty selections."""
+    from expectations.quarantine import QUARANTINE
+    from expectations.suites import SUITES_BY_SOURCE
+
+    if selection.source and selection.source not in SUITES_BY_SOURCE:
+        raise click.BadParameter(
+            f"unknown source {selection.source!r}; sources: {', '.join(SUITES_BY_SOURCE)}", param_hint="--source"
+        )
+    if selection.table:
+        tables = {s.table for suites in SUITES_BY_SOURCE.values() for s in suites if not selection.source or s.source == selection.source}
+        if selection.table not in tables:
+            raise click.BadParameter(f"unknown table {selection.table!r}; tables: {', '.join(sorted(tables))}", param_hint="--table")
+    if selection.reason:
+        known = set(warehouse.query(f"select distinct reason from {QUARANTINE}")["reason"])
+        if selection.reason not in known:
+            raise click.BadParameter(
+                f"no quarantined rows have reason {selection.reason!r}; reasons: {', '.join(sorted(known)) or 'none'}",
+                param_hint="--reason",
+            )
+
+
+@main.group()
+def quarantine() -> None:
+    """Rows the quality gates set aside: list them, release them."""
+
+
+@quarantine.command("list")
+@_selection_options
+@click.option("--released", is_flag=True, help="Include rows already released.")
+@click.option("--rows", "show_rows", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show after the counts.")
+def quarantine_list(source, table, reason, expectation, keys, load_id, released, show_rows) -> None:  # noqa: ANN001
+    """Counts of quarantined rows by source, table and reason, then the rows themselves."""
+    from expectations.quarantine import Selection, entries, summary
+
+    settings = _settings()
+    selection = Selection(source, table, reason, expectation, tuple(keys), load_id, include_released=released)
+    with _warehouse(settings) as warehouse:
+        _validate_selection(warehouse, selection)
+        counts = summary(warehouse, selection)
+        rows = entries(warehouse, selection, limit=show_rows)
+    if counts.empty:
+        click.echo("nothing in quarantine" + ("" if selection.is_everything else " matches"))
+        return
+    click.echo(f"{'source.table':<36} {'reason':<22} {'rows':>8}  first seen")
+    for r in counts.itertuples(index=False):
+        click.echo(f"{r.source + '.' + r.table_name:<36} {r.reason:<22} {r.rows:>8,}  {r.first_seen_at:%Y-%m-%d %H:%M}")
+    if show_rows:
+        click.echo("")
+        for r in rows.itertuples(index=False):
+            state = " (released)" if r.released_at is not None and not _is_na(r.released_at) else ""
+            click.echo(f"{r.source}.{r.table_name} {r.row_key} [{r.reason}] {r.column_name}={r.offending_value!r} load {r.load_id}{state}")
+
+
+def _is_na(value) -> bool:  # noqa: ANN001
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+@quarantine.command("release")
+@_selection_options
+@click.option("--all", "release_all", is_flag=True, help="Release everything in quarantine (needs no filter).")
+@click.option("--note", required=True, help="Why: the fix or rule change that makes these rows good.")
+@click.option("--by", "released_by", default=lambda: os.environ.get("USER", "unknown"), show_default="$USER")
+@click.option("--dry-run", is_flag=True, help="Only say how many rows would be released.")
+def quarantine_release(source, table, reason, expectation, keys, load_id, release_all, note, released_by, dry_run) -> None:  # noqa: ANN001
+    """Release quarantined rows so the clean zone takes them at the next run (raw always kept them)."""
+    from datetime import datetime, timezone
+
+    from expectations.quarantine import Selection, release, summary
+
+    settings = _settings()
+    selection = Selection(source, table, reason, expectation, tuple(keys), load_id)
+    if selection.is_everything and not release_all:
+        raise click.UsageError("say which rows to release (--source, --table, --reason, --key, ...) or pass --all")
+    with _warehouse(settings) as warehouse:
+        _validate_selection(warehouse, selection)
+        counts = summary(warehouse, selection)
+        total = int(counts["rows"].sum()) if not counts.empty else 0
+        if keys:
+            found = set(warehouse.query(
+                "select distinct row_key from quality.quarantine where row_key in (" + ", ".join("?" for _ in keys) + ")",
+                list(keys),
+            )["row_key"])
+            missing = [k for k in keys if k not in found]
+            if missing:
+                raise click.BadParameter(f"not in quarantine: {', '.join(missing)}", param_hint="--key")
+        if dry_run:
+            click.echo(f"would release {total:,} rows")
+            return
+        entries_released = release(warehouse, selection, by=released_by, note=note, now=datetime.now(timezone.utc))
+    click.echo(f"released {total:,} rows ({entries_released:,} quarantine entries); they reach the clean zone at the next run")
