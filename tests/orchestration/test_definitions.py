@@ -62,9 +62,20 @@ def test_every_raw_table_flows_into_a_staging_model(defs: dg.Definitions) -> Non
         assert any(child.path[0] == "staging" for child in downstream), f"{key.to_user_string()} feeds no staging model"
 
 
+def test_every_raw_asset_has_a_blocking_gate_and_a_warnings_check(defs: dg.Definitions) -> None:
+    specs = {(spec.asset_key, spec.name): spec for checks in defs.asset_checks for spec in checks.check_specs}
+    for source, tables in RAW_TABLES.items():
+        for table in tables:
+            key = dg.AssetKey(["raw", source, table])
+            assert specs[(key, "quality_gate")].blocking, key
+            assert not specs[(key, "quality_warnings")].blocking, key
+
+
 def test_every_warehouse_writer_runs_in_the_duckdb_pool(defs: dg.Definitions) -> None:
     for assets_def in defs.assets:
         assert assets_def.node_def.pool == DUCKDB_WRITERS_POOL, assets_def.node_def.name
+    for checks_def in defs.asset_checks:
+        assert checks_def.node_def.pool == DUCKDB_WRITERS_POOL, checks_def.node_def.name
 
 
 def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
