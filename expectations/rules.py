@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
-from great_expectations.expectations.expectation import Expectation
-
-from expectations.phone import ExpectColumnPairValuesToBeDialablePhoneNumbers
+if TYPE_CHECKING:
+    from great_expectations.expectations.expectation import Expectation
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -47,7 +46,15 @@ class Context:
     default_phone_region: str = "US"
 
 
-ExpectationFactory = Callable[[Context, float], Expectation]
+ExpectationFactory = Callable[[Context, float], "Expectation"]
+
+
+def _expectations() -> Any:
+    """`great_expectations.expectations`, imported when a suite is built, not when one is read:
+    GE takes seconds to import, and every Dagster step process reads the suites."""
+    import great_expectations as gx
+
+    return gx.expectations
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Rule:
     def mostly(self) -> float:
         return 1.0 - self.tolerate
 
-    def expectation(self, context: Context) -> Expectation:
+    def expectation(self, context: Context) -> "Expectation":
         expectation = self.build(context, self.mostly)
         expectation.meta = {
             "rule": self.name,
@@ -132,6 +139,14 @@ def _slug(*columns: str) -> str:
 # -- constructors, one per kind of check ---------------------------------------------------------
 
 
+def _dialable_phone(column: str, region_column: str, default_region: str, mostly: float) -> Expectation:
+    from expectations.phone import ExpectColumnPairValuesToBeDialablePhoneNumbers
+
+    return ExpectColumnPairValuesToBeDialablePhoneNumbers(
+        column_A=column, column_B=region_column, default_region=default_region, mostly=mostly,
+    )
+
+
 def present(column: str, *, severity: str = CRITICAL, tolerate: float = 0.0, reason: str = "missing_id", pii: bool = False) -> Rule:
     """The value is there and not blank."""
     derived = f"_present__{_slug(column)}"
@@ -139,7 +154,7 @@ def present(column: str, *, severity: str = CRITICAL, tolerate: float = 0.0, rea
         name=f"{column}_present", description=f"`{column}` is present and not blank",
         severity=severity, tolerate=tolerate, reason=reason, columns=(column,), value_column=column,
         derived={derived: _text(column)}, pii=pii,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToNotBeNull(column=derived, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToNotBeNull(column=derived, mostly=mostly),
     )
 
 
@@ -151,7 +166,7 @@ def any_present(*columns: str, name: str, severity: str = CRITICAL, tolerate: fl
         name=name, description="one of " + ", ".join(f"`{c}`" for c in columns) + " is present",
         severity=severity, tolerate=tolerate, reason=reason, columns=tuple(columns), value_column=derived,
         derived={derived: expression}, pii=pii,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToNotBeNull(column=derived, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToNotBeNull(column=derived, mostly=mostly),
     )
 
 
@@ -160,7 +175,7 @@ def email_format(column: str, *, severity: str = CRITICAL, tolerate: float = 0.1
     return Rule(
         name=f"{column}_email_format", description=f"`{column}` is shaped like an email address",
         severity=severity, tolerate=tolerate, reason="malformed_email", columns=(column,), value_column=column, pii=True,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=EMAIL_REGEX, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToMatchRegex(column=column, regex=EMAIL_REGEX, mostly=mostly),
     )
 
 
@@ -172,9 +187,7 @@ def phone_format(column: str, *, country: str | None = None, severity: str = CRI
         name=f"{column}_phone_format", description=f"`{column}` is a dialable phone number",
         severity=severity, tolerate=tolerate, reason="malformed_phone",
         columns=(column, country) if country else (column,), value_column=column, derived=derived, pii=True,
-        build=lambda ctx, mostly: ExpectColumnPairValuesToBeDialablePhoneNumbers(
-            column_A=column, column_B=region_column, default_region=ctx.default_phone_region, mostly=mostly,
-        ),
+        build=lambda ctx, mostly: _dialable_phone(column, region_column, ctx.default_phone_region, mostly),
     )
 
 
@@ -183,7 +196,7 @@ def not_future(column: str, *, severity: str = CRITICAL, tolerate: float = 0.05,
     return Rule(
         name=f"{column}_not_future", description=f"`{column}` is not more than {tolerance} in the future",
         severity=severity, tolerate=tolerate, reason="future_timestamp", columns=(column,), value_column=column,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeBetween(
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeBetween(
             column=column, max_value=ctx.now + tolerance, mostly=mostly),
     )
 
@@ -193,7 +206,7 @@ def not_before_floor(column: str, *, severity: str = CRITICAL, tolerate: float =
     return Rule(
         name=f"{column}_not_before_floor", description=f"`{column}` is not before {floor:%Y-%m-%d}",
         severity=severity, tolerate=tolerate, reason="ancient_timestamp", columns=(column,), value_column=column,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeBetween(
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeBetween(
             column=column, min_value=floor.replace(tzinfo=ctx.now.tzinfo), mostly=mostly),
     )
 
@@ -207,7 +220,7 @@ def non_negative(column: str, *, severity: str = CRITICAL, tolerate: float = 0.1
     return Rule(
         name=f"{column}_non_negative", description=f"`{column}` is not negative",
         severity=severity, tolerate=tolerate, reason="negative_amount", columns=(column,), value_column=column,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeBetween(column=column, min_value=0, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeBetween(column=column, min_value=0, mostly=mostly),
     )
 
 
@@ -216,7 +229,7 @@ def accepted(column: str, values: tuple[str, ...], *, severity: str = WARNING, t
     return Rule(
         name=f"{column}_accepted", description=f"`{column}` is one of " + ", ".join(values),
         severity=severity, tolerate=tolerate, reason="unknown_category", columns=(column,), value_column=column,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=list(values), mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeInSet(column=column, value_set=list(values), mostly=mostly),
     )
 
 
@@ -225,7 +238,7 @@ def iso_date(column: str, *, severity: str = CRITICAL, tolerate: float = 0.02, p
     return Rule(
         name=f"{column}_iso_date", description=f"`{column}` is an ISO date",
         severity=severity, tolerate=tolerate, reason="wrong_type", columns=(column,), value_column=column, pii=pii,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=ISO_DATE_REGEX, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToMatchRegex(column=column, regex=ISO_DATE_REGEX, mostly=mostly),
     )
 
 
@@ -234,7 +247,7 @@ def unique_in_load(column: str, *, severity: str = WARNING, tolerate: float = 0.
     return Rule(
         name=f"{column}_unique_in_load", description=f"`{column}` is unique within the load",
         severity=severity, tolerate=tolerate, reason="duplicate_key", columns=(column,), value_column=column, row_level=False,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeUnique(column=column, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeUnique(column=column, mostly=mostly),
     )
 
 
@@ -243,7 +256,7 @@ def no_variant(column: str, variant: str, *, tolerate: float) -> Rule:
     return Rule(
         name=f"{variant}_empty", description=f"`{column}` values have its type (dlt put others in `{variant}`)",
         severity=WARNING, tolerate=tolerate, reason="wrong_type", columns=(variant,), value_column=variant,
-        build=lambda ctx, mostly: gx.expectations.ExpectColumnValuesToBeNull(column=variant, mostly=mostly),
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeNull(column=variant, mostly=mostly),
     )
 
 
@@ -252,5 +265,5 @@ def row_count_between(low: int, high: int) -> Rule:
     return Rule(
         name="row_count_in_band", description=f"the load has between {low:,} and {high:,} rows (recent loads' band)",
         severity=WARNING, tolerate=0.0, reason="row_count", columns=(), row_level=False,
-        build=lambda ctx, mostly: gx.expectations.ExpectTableRowCountToBeBetween(min_value=low, max_value=high),
+        build=lambda ctx, mostly: _expectations().ExpectTableRowCountToBeBetween(min_value=low, max_value=high),
     )

@@ -72,7 +72,10 @@ def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Platform:
+def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
+    from orchestration.settings import LOCAL_CRM_TOKEN
+
+    monkeypatch.setenv("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN)  # the job's resources include the CRM API's
     return Platform(tmp_path)
 
 
