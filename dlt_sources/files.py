@@ -3,7 +3,8 @@
 Every row keeps where it came from (`_source_file`, `_source_line`), so a row can be traced
 back to, and deleted from, the landing file it arrived in. A line that is not a JSON object
 is not dropped and does not stop the load: it goes, with the reason, to the source's
-`unparsed_lines` table, which the quality gates count.
+`unparsed_lines` table, which the quality gates count (a warning, or a failed gate when more
+than 1 % of a load's lines are unparseable).
 """
 
 from __future__ import annotations

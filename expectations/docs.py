@@ -43,9 +43,14 @@ class DataDocs:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @staticmethod
+    def index_of(root: Path) -> Path:
+        """The site's index page under a Data Docs root."""
+        return Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
     @property
     def index(self) -> Path:
-        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        return self.index_of(self.root)
 
     def publish(self, suite: gx.ExpectationSuite, result: Any, *, load_id: str, now: datetime) -> str:
         """Stores a (masked) validation result and renders its page. Returns the page's URL."""

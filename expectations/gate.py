@@ -30,8 +30,9 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from expectations import quarantine
 from expectations.docs import DataDocs
 from expectations.rules import CRITICAL, WARNING, Context, Rule, TableSuite, no_variant, row_count_between
-from expectations.warehouse import type_family
+from expectations.warehouse import is_missing, type_family
 
+UNPARSED_TABLE = "unparsed_lines"  # dlt_sources.files.UNPARSED_TABLE (expectations does not import dlt)
 VARIANT = re.compile(r"^(?P<column>.+)__v_(?P<type>[a-z]+)$")
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "_dlt_list_idx")
 ROW_COUNT_HISTORY = 5  # loads the band is computed from
@@ -101,9 +102,9 @@ class Drift:
 
     @property
     def warnings(self) -> list[str]:
+        variants = [VARIANT.match(v) for v in self.variants]
         return [f"new column `{c}`" for c in self.new_columns] + [
-            f"type change: `{VARIANT.match(v)['column']}` received {VARIANT.match(v)['type']} values (kept in `{v}`)"  # type: ignore[index]
-            for v in self.variants
+            f"type change: `{m['column']}` received {m['type']} values (kept in `{m.string}`)" for m in variants if m
         ]
 
 
@@ -118,10 +119,26 @@ class TableReport:
     new_quarantine_entries: int = 0
     data_docs: str | None = None
     note: str = ""
+    unparsed_lines: int = 0  # lines of the load's files that were not JSON (kept in `unparsed_lines`)
+
+    @property
+    def _unparsed_share(self) -> float:
+        total = self.unparsed_lines + self.row_count
+        return self.unparsed_lines / total if total else 0.0
+
+    @property
+    def _unparsed_message(self) -> list[str]:
+        if not self.unparsed_lines:
+            return []
+        return [
+            f"{self.unparsed_lines:,} lines of the load could not be parsed ({self._unparsed_share:.2%};"
+            f" kept in {dataset_of(self.suite.source)}.unparsed_lines)"
+        ]
 
     @property
     def critical_failures(self) -> list[str]:
-        return self.drift.critical + [
+        unparsed = self._unparsed_message if self._unparsed_share > self.suite.unparsed_tolerate else []
+        return self.drift.critical + unparsed + [
             f"{r.rule.name}: {r.unexpected_count:,} rows ({r.unexpected_percent:.2f} %) over the {r.rule.tolerate:.1%} tolerated"
             if r.rule.row_level
             else f"{r.rule.name}: {r.observed}"
@@ -131,7 +148,8 @@ class TableReport:
 
     @property
     def warnings(self) -> list[str]:
-        return self.drift.warnings + [
+        unparsed = self._unparsed_message if 0 < self._unparsed_share <= self.suite.unparsed_tolerate else []
+        return self.drift.warnings + unparsed + [
             f"{r.rule.name}: {r.unexpected_count:,} rows ({r.unexpected_percent:.2f} %)" if r.rule.row_level
             else f"{r.rule.name}: {r.observed}"
             for r in self.results
@@ -177,6 +195,8 @@ class Gate:
         dataset = dataset_of(suite.source)
         catalog = self.warehouse.columns(dataset, suite.table)
         report = TableReport(suite=suite, load_id=load_id)
+        if load_id is not None and suite.parent is None:
+            report.unparsed_lines = self._unparsed_lines(suite.source, load_id)
         if load_id is None or not catalog:
             report.note = "nothing loaded yet"
             return report
@@ -192,6 +212,7 @@ class Gate:
         if band is not None:
             rules.append(band)
         applicable = [rule for rule in rules if all(c in catalog for c in rule.columns)]
+        runs = {rule.name for rule in applicable}
         gx_suite = gx.ExpectationSuite(name=suite.name)
         for rule in applicable:
             gx_suite.add_expectation(rule.expectation(self.context))
@@ -203,7 +224,7 @@ class Gate:
         failures = []
         values = frame.set_index("_row_id", drop=False)
         for rule in rules:
-            if rule not in applicable:
+            if rule.name not in runs:
                 missing = [c for c in rule.columns if c not in catalog]
                 report.results.append(RuleResult(rule, applicable=False, success=True, note=f"column {', '.join(missing)} not in the table"))
                 continue
@@ -233,6 +254,13 @@ class Gate:
         return reports
 
     # -- steps -------------------------------------------------------------------------------
+
+    def _unparsed_lines(self, source: str, load_id: str) -> int:
+        dataset = dataset_of(source)
+        if not self.warehouse.table_exists(dataset, UNPARSED_TABLE):
+            return 0
+        frame = self.warehouse.query(f"select count(*) as n from {dataset}.{UNPARSED_TABLE} where _dlt_load_id = ?", (load_id,))
+        return int(frame["n"].iloc[0])
 
     def _rules(self, suite: TableSuite, catalog: dict[str, str]) -> list[Rule]:
         rules = list(suite.rules)
@@ -363,7 +391,7 @@ class Gate:
         rows = values.loc[row_ids.to_numpy()]
         column = rule.value_column
         if column and column in values.columns:
-            offending = rows[column].map(lambda v: None if _isna(v) else str(v)).to_numpy()
+            offending = rows[column].map(lambda v: None if is_missing(v) else str(v)).to_numpy()
         else:
             offending = None
         return pd.DataFrame(
@@ -403,19 +431,12 @@ class Gate:
         )
 
 
-def _isna(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _offending(rule: Rule, key: Any, values: pd.DataFrame) -> Any:
     column = rule.value_column
     if not column or column not in values.columns:
         return ""
     value = values.at[key, column]
-    return "" if _isna(value) else value
+    return "" if is_missing(value) else value
 
 
 def _mask_result(result: Any, pii_rules: set[str]) -> None:

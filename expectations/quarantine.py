@@ -11,7 +11,7 @@ is a new raw row, judged afresh.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -166,7 +166,7 @@ def entries(warehouse: Any, selection: Selection, limit: int | None = 50) -> pd.
 
 def release(warehouse: Any, selection: Selection, *, by: str, note: str, now: datetime) -> int:
     """Marks the selected entries released. Returns how many entries were released."""
-    where, params = Selection(**{**selection.__dict__, "include_released": False}).where()
+    where, params = replace(selection, include_released=False).where()
     count = int(warehouse.query(f"select count(*) as n from {QUARANTINE}{where}", params)["n"].iloc[0])
     if count:
         warehouse.execute(

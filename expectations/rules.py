@@ -112,6 +112,7 @@ class TableSuite:
     description: str = ""
     row_count_band: tuple[float, float] | None = (0.1, 10.0)  # vs the median of recent loads
     variant_tolerate: float = 0.01  # type changes (dlt variant columns) are warnings up to here
+    unparsed_tolerate: float = 0.01  # lines that are not JSON: a warning up to here, critical beyond
 
     @property
     def asset_table(self) -> str:

@@ -141,7 +141,7 @@ class PostgresWarehouse(_Base):
 
         if frame.empty:
             return
-        records = [tuple(None if _missing(v) else v for v in row) for row in frame.itertuples(index=False, name=None)]
+        records = [tuple(None if is_missing(v) else v for v in row) for row in frame.itertuples(index=False, name=None)]
         with self.con.cursor() as cursor:
             execute_values(cursor, f"insert into {table} ({', '.join(frame.columns)}) values %s", records, page_size=1000)
 
@@ -156,7 +156,8 @@ class PostgresWarehouse(_Base):
         self.con.close()
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA (and never an error for values pandas cannot judge)."""
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):

@@ -200,6 +200,7 @@ def quarantine() -> None:
 def quarantine_list(source, table, reason, expectation, keys, load_id, released, show_rows) -> None:  # noqa: ANN001
     """Counts of quarantined rows by source, table and reason, then the rows themselves."""
     from expectations.quarantine import Selection, entries, summary
+    from expectations.warehouse import is_missing
 
     settings = _settings()
     selection = Selection(source, table, reason, expectation, tuple(keys), load_id, include_released=released)
@@ -216,14 +217,8 @@ def quarantine_list(source, table, reason, expectation, keys, load_id, released,
     if show_rows:
         click.echo("")
         for r in rows.itertuples(index=False):
-            state = " (released)" if r.released_at is not None and not _is_na(r.released_at) else ""
+            state = "" if is_missing(r.released_at) else " (released)"
             click.echo(f"{r.source}.{r.table_name} {r.row_key} [{r.reason}] {r.column_name}={r.offending_value!r} load {r.load_id}{state}")
-
-
-def _is_na(value) -> bool:  # noqa: ANN001
-    import pandas as pd
-
-    return bool(pd.isna(value))
 
 
 @quarantine.command("release")
@@ -236,7 +231,7 @@ def quarantine_release(source, table, reason, expectation, keys, load_id, releas
     """Release quarantined rows so the clean zone takes them at the next run (raw always kept them)."""
     from datetime import datetime, timezone
 
-    from expectations.quarantine import Selection, release, summary
+    from expectations.quarantine import Selection, entries, release, summary
 
     settings = _settings()
     selection = Selection(source, table, reason, expectation, tuple(keys), load_id)
@@ -247,13 +242,10 @@ def quarantine_release(source, table, reason, expectation, keys, load_id, releas
         counts = summary(warehouse, selection)
         total = int(counts["rows"].sum()) if not counts.empty else 0
         if keys:
-            found = set(warehouse.query(
-                "select distinct row_key from quality.quarantine where row_key in (" + ", ".join("?" for _ in keys) + ")",
-                list(keys),
-            )["row_key"])
+            found = set(entries(warehouse, selection, limit=None)["row_key"])
             missing = [k for k in keys if k not in found]
             if missing:
-                raise click.BadParameter(f"not in quarantine: {', '.join(missing)}", param_hint="--key")
+                raise click.BadParameter(f"not in quarantine (or already released): {', '.join(missing)}", param_hint="--key")
         if dry_run:
             click.echo(f"would release {total:,} rows")
             return

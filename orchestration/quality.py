@@ -51,13 +51,14 @@ def _expectations_markdown(reports: list) -> str:
 
 
 def _metadata(reports: list, platform: PlatformResource) -> dict:
+    from expectations.docs import DataDocs
+
     metadata: dict = {
         "load_id": dg.MetadataValue.text(", ".join(sorted({str(r.load_id) for r in reports}))),
         "rows_validated": dg.MetadataValue.int(sum(r.row_count for r in reports)),
         "rows_quarantined": dg.MetadataValue.int(sum(r.quarantined_rows for r in reports)),
         "expectations": dg.MetadataValue.md(_expectations_markdown(reports)),
-        "data_docs_index": dg.MetadataValue.url(platform.data_docs_dir.joinpath(
-            "gx", "uncommitted", "data_docs", "local_site", "index.html").as_uri()),
+        "data_docs_index": dg.MetadataValue.url(DataDocs.index_of(platform.data_docs_dir).as_uri()),
     }
     for report in reports:
         if report.data_docs:
@@ -106,39 +107,25 @@ def _source_checks(source: str) -> dg.AssetChecksDefinition:
         wanted = {key.asset_key.path[-1] for key in selected}
         with platform.warehouse() as warehouse:
             gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir), default_phone_region=platform.default_phone_region)
-            loads: dict = {}
-            reports_by_asset: dict = {table: [] for table in assets if table in wanted}
-            for suite in suites:
-                if suite.asset_table not in reports_by_asset:
-                    continue
-                if suite.source not in loads:
-                    loads[suite.source] = gate.newest_load(suite.source)
-                reports_by_asset[suite.asset_table].append(gate.validate(suite, loads[suite.source]))
-        for table, reports in reports_by_asset.items():
+            reports = gate.validate_all(tuple(suite for suite in suites if suite.asset_table in wanted))
+        for table in (table for table in assets if table in wanted):
             key = _asset_key(source, table)
-            metadata = _metadata(reports, platform)
-            critical = [f"{r.suite.table}: {msg}" for r in reports for msg in r.critical_failures]
-            warnings = [f"{r.suite.table}: {msg}" for r in reports for msg in r.warnings]
-            if dg.AssetCheckKey(key, GATE) in selected:
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=GATE,
-                    passed=not critical,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    description="; ".join(critical) or "every critical expectation holds",
-                    metadata={**metadata, "critical_failures": dg.MetadataValue.md(
-                        "\n".join(f"- {c}" for c in critical) or "none")},
-                )
-            if dg.AssetCheckKey(key, WARNINGS) in selected:
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=WARNINGS,
-                    passed=not warnings,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description="; ".join(warnings) or "no warnings",
-                    metadata={**metadata, "warnings": dg.MetadataValue.md(
-                        "\n".join(f"- {w}" for w in warnings) or "none")},
-                )
+            mine = [report for report in reports if report.suite.asset_table == table]
+            metadata = _metadata(mine, platform)
+            outcomes = (
+                (GATE, dg.AssetCheckSeverity.ERROR, "critical_failures", [f"{r.suite.table}: {m}" for r in mine for m in r.critical_failures], "every critical expectation holds"),
+                (WARNINGS, dg.AssetCheckSeverity.WARN, "warnings", [f"{r.suite.table}: {m}" for r in mine for m in r.warnings], "no warnings"),
+            )
+            for name, severity, label, problems, fine in outcomes:
+                if dg.AssetCheckKey(key, name) in selected:
+                    yield dg.AssetCheckResult(
+                        asset_key=key,
+                        check_name=name,
+                        passed=not problems,
+                        severity=severity,
+                        description="; ".join(problems) or fine,
+                        metadata={**metadata, label: dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+                    )
 
     return _checks
 

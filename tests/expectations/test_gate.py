@@ -48,10 +48,11 @@ class Feed:
         self.landing.mkdir(parents=True)
         self.batches = 0
 
-    def load(self, rows: list[dict]) -> None:
+    def load(self, rows: list[dict | str]) -> None:
+        """Rows as JSON objects; a string is written as the line itself (to plant unparseable lines)."""
         self.batches += 1
         path = self.landing / f"email-events-{self.batches:04d}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
         run_source("email", email_source(bucket_url=str(self.landing)), self.root)
 
     def validate(self, docs: bool = False):  # noqa: ANN201
@@ -206,7 +207,18 @@ def test_release_marks_rows_and_a_rerun_does_not_requarantine_them(feed: Feed) -
         assert list(open_rows["row_key"]) == ["evt_000001"]
 
 
-def test_the_quality_tables_created_by_dbt_match_the_gate_runner(tmp_path: Path) -> None:
+def test_a_few_unparseable_lines_warn_and_many_fail_the_gate(feed: Feed) -> None:
+    feed.load([event(n) for n in range(199)] + ['{"event_id": "evt_cut_off'])
+    few = feed.validate()
+    assert few.passed and few.unparsed_lines == 1
+    assert any("1 lines of the load could not be parsed" in w for w in few.warnings)
+    feed.load(["not json at all"] * 30 + [event(500 + n) for n in range(10)])
+    many = feed.validate()
+    assert not many.passed and many.unparsed_lines == 30
+    assert any("30 lines of the load could not be parsed (75.00%" in f for f in many.critical_failures)
+
+
+def test_the_quality_tables_created_by_dbt_match_the_gate_runner() -> None:
     """transform/macros/quality.sql and expectations/quarantine.py define the same quarantine table."""
     import re
 
