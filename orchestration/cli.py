@@ -251,3 +251,98 @@ def quarantine_release(source, table, reason, expectation, keys, load_id, releas
             return
         entries_released = release(warehouse, selection, by=released_by, note=note, now=datetime.now(timezone.utc))
     click.echo(f"released {total:,} rows ({entries_released:,} quarantine entries); they reach the clean zone at the next run")
+
+
+# -- identity review -------------------------------------------------------------------------------
+
+
+@main.group()
+def identity() -> None:
+    """Identity resolution: the review queue of probabilistic matches."""
+
+
+@identity.group()
+def review() -> None:
+    """Grey-band record pairs of probabilistic matching: list them, accept or reject them.
+
+    Accepted pairs become links and rejected pairs do-not-links at the next identity run.
+    """
+
+
+_REVIEW_FIELDS = ("first_name", "last_name", "email", "phone", "postcode", "date_of_birth", "city", "street_address")
+
+
+def _describe_record(record) -> str:  # noqa: ANN001 - a row of the candidate table
+    from expectations.warehouse import is_missing
+
+    values = [str(getattr(record, f)) for f in _REVIEW_FIELDS if not is_missing(getattr(record, f))]
+    return " | ".join(values) or "(no attributes)"
+
+
+@review.command("list")
+@click.option(
+    "--status", type=click.Choice(["pending", "accepted", "rejected", "all"]), default="pending", show_default=True,
+    help="Which pairs to show.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Pairs to show, most probable first.")
+def review_list(status: str, limit: int) -> None:
+    """Pairs in the review queue with both records' attributes."""
+    from transform.matching.review import candidate_records, list_queue, queue_counts
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        counts = queue_counts(warehouse)
+        rows = list_queue(warehouse, status=None if status == "all" else status, limit=limit)
+        records = candidate_records(warehouse, list(rows["candidate_id_l"]) + list(rows["candidate_id_r"]))
+    totals = ", ".join(f"{n:,} {s}" for s, n in counts.items())
+    if rows.empty:
+        click.echo(f"no {'' if status == 'all' else status + ' '}pairs in the review queue ({totals})")
+        return
+    by_id = {r.candidate_id: r for r in records.itertuples(index=False)} if not records.empty else {}
+    click.echo(f"{'pair id':<17} {'status':<9} {'prob.':>6}  matched on")
+    for r in rows.itertuples(index=False):
+        decided = "" if r.status == "pending" else f"  ({r.decided_by}: {r.decision_note or 'no note'})"
+        click.echo(f"{r.pair_id:<17} {r.status:<9} {r.match_probability:>6.3f}  {r.matched_on or '-'}{decided}")
+        for candidate in (r.candidate_id_l, r.candidate_id_r):
+            found = by_id.get(candidate)
+            click.echo(f"    {candidate}: {_describe_record(found) if found is not None else '(record no longer a candidate)'}")
+    wanted = sum(counts.values()) if status == "all" else counts[status]
+    click.echo(f"\nshowing {len(rows):,} of {wanted:,} ({totals})")
+
+
+def _decide(decision: str, pair_ids: tuple[str, ...], decided_by: str, note: str, force: bool, dry_run: bool) -> None:
+    from transform.matching.review import AlreadyDecidedError, ReviewError, UnknownPairError, decide
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        try:
+            result = decide(warehouse, pair_ids, decision, by=decided_by, note=note, force=force, dry_run=dry_run)
+        except UnknownPairError as exc:
+            raise click.BadParameter(str(exc), param_hint="PAIR_ID") from exc
+        except AlreadyDecidedError as exc:
+            raise click.ClickException(f"already decided: {exc.detail}; pass --force to change a decision") from exc
+        except ReviewError as exc:
+            raise click.ClickException(str(exc)) from exc
+    changed = f" ({len(result.changed_from):,} changed from an earlier decision)" if result.changed_from else ""
+    verb = "would mark" if dry_run else "marked"
+    click.echo(f"{verb} {len(result.pair_ids):,} pair(s) {result.decision}{changed}: {', '.join(result.pair_ids)}")
+    if not dry_run:
+        effect = "links" if result.decision == "accepted" else "do-not-links"
+        click.echo(f"they become {effect} at the next identity run")
+
+
+def _decision_command(decision: str, summary: str):  # noqa: ANN202
+    @click.argument("pair_ids", nargs=-1, required=True, metavar="PAIR_ID...")
+    @click.option("--by", "decided_by", default=lambda: os.environ.get("USER", "unknown"), show_default="$USER", help="Who decides.")
+    @click.option("--note", required=True, help="Why (kept with the decision; a rejection's note names the do-not-link).")
+    @click.option("--force", is_flag=True, help="Change pairs that were already accepted or rejected.")
+    @click.option("--dry-run", is_flag=True, help="Only check the ids and say what would change.")
+    def command(pair_ids: tuple[str, ...], decided_by: str, note: str, force: bool, dry_run: bool) -> None:
+        _decide(decision, pair_ids, decided_by, note, force, dry_run)
+
+    command.__doc__ = summary
+    return review.command(decision)(command)
+
+
+review_accept = _decision_command("accept", "Accept pairs: the two records are one person (they will be linked).")
+review_reject = _decision_command("reject", "Reject pairs: the two records are different people (never linked).")

@@ -106,7 +106,43 @@ def run_demo(
     truth = GroundTruth.read(settings.world_dir / "ground_truth")
     truth.count_held(settings.warehouse_path)
     echo(summary_text(outcome, truth, settings))
+    echo(identity_text(settings))
     return outcome
+
+
+def identity_text(settings: Settings) -> str:
+    """Customers resolved, against the ground truth, and what merge protection did."""
+    from dlt_sources.sample_world.evaluation import (
+        bad_record_keys, pairwise_score, read_truth, without_unidentifiable_devices)
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        present = {name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'identity'").fetchall()}
+        if "customer_records" not in present:
+            return "identity: not built (see failed checks above)"
+        predicted = dict(con.execute("select record_ref, customer_id from identity.customer_records").fetchall())
+        identifiers = con.execute("select record_ref, identifier_type, identifier_key from identity.identity_identifiers"
+                                  " where not is_blocked").fetchall()
+        customers = con.execute("select count(*) from identity.identity_customers where status = 'active'").fetchone()[0]
+        by_resolution = con.execute("select resolution, count(*) from identity.customer_records group by 1 order by 1").fetchall()
+        dropped = con.execute("select drop_rule, count(*) from identity.identity_dropped_links group by 1 order by 1").fetchall()
+        pending = (con.execute("select count(*) from identity.identity_review_queue where status = 'pending'").fetchone()[0]
+                   if "identity_review_queue" in present else 0)
+        profiles = (con.execute("select count(*) from profiles.customer_profiles").fetchone()[0]
+                    if con.execute("select count(*) from information_schema.tables where table_schema = 'profiles'"
+                                   " and table_name = 'customer_profiles'").fetchone()[0] else None)
+    ground_truth = settings.world_dir / "ground_truth"
+    truth = read_truth(ground_truth, bad_record_keys(ground_truth))
+    people = sum(1 for _ in (ground_truth / "people.csv").open()) - 1
+    lines = ["", "identity resolution (dbt identity models + Splink)"]
+    lines.append(f"  customers {customers:,} for {people:,} true people"
+                 + (f"; customer_profiles rows {profiles:,}" if profiles is not None else ""))
+    lines.append("  records by resolution: " + ", ".join(f"{name} {n:,}" for name, n in by_resolution))
+    lines.append("  vs ground truth: " + str(pairwise_score(without_unidentifiable_devices(truth, identifiers), predicted)))
+    lines.append("  counting never-identified devices too: " + str(pairwise_score(truth, predicted)))
+    lines.append("  links dropped by merge protection: " + (", ".join(f"{rule} {n:,}" for rule, n in dropped) or "none"))
+    lines.append(f"  review queue pending: {pending:,} (cdp identity review list)")
+    return "\n".join(lines)
 
 
 def _check_name(evaluation: Any) -> str:

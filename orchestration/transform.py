@@ -92,6 +92,8 @@ def transform_assets(settings: Settings) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource
     ) -> Iterator[Any]:
         with platform.dbt_environment():
-            yield from dbt.cli(["build"], context=context).stream()
+            # cautious: a test runs only with all of its models, as Dagster runs the dbt models in
+            # several steps around the Python assets (probabilistic matching, identity health)
+            yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
 
     return _dbt_models

@@ -13,7 +13,7 @@ import csv
 import json
 import shutil
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from random import Random
@@ -31,6 +31,8 @@ HOUR_MS = 3_600_000
 
 BAD_RATE = 0.005
 MIN_PEOPLE_FOR_EVERY_KIND = 200
+SHARE_RATE = 0.015  # web/app visitors who share one of their devices with a housemate
+MIN_SHARED_DEVICES = 2  # once the world has MIN_PEOPLE_FOR_EVERY_KIND people
 
 # source/table -> the bad-row kinds planted in it (the contract's table).
 BAD_KINDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +82,7 @@ PEOPLE_COLUMNS = (
     "person_id", "first_name", "last_name", "email", "phone_e164", "date_of_birth", "street",
     "city", "state", "postcode", "country", "user_id", "loyalty_id", "anonymous_ids",
 )
+SHARED_DEVICE_COLUMNS = ("anonymous_id", "device_id", "person_ids")
 
 POS_SCHEMA = """
 CREATE TABLE stores (
@@ -507,6 +510,13 @@ class World:
         self.records: dict[str, int] = {}
         self.rows_per_batch: dict[str, list[int]] = {}
         self.touchpoints: dict[str, int] = {}
+        # shared devices: (owner, housemate) pairs, decided after the people, in owner order
+        self.share_pairs: list[tuple[Person, Person]] = []
+        self.share_of: dict[int, int] = {}  # person index -> its pair's position in share_pairs
+        self.share_used: dict[int, list[Device]] = {}  # pair -> the owner's device of every owner session
+        self.share_registered: dict[int, int] = {}  # pair -> when the housemate registered (ms, -1: never)
+        self.shared_devices: list[tuple[str, str, str]] = []  # shared_devices.csv rows
+        self.shared_ids: dict[int, str] = {}  # housemate index -> the anonymous id they use too
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -538,8 +548,10 @@ class World:
         }
         try:
             self._people()
+            self._share()
             self.commerce = _Commerce(self)
             self._events()
+            self._write_people()
             self.commerce.finish()
             self._crm()
             self._email()
@@ -585,6 +597,7 @@ class World:
             "bad_rows": bad,
             "bad_rows_total": len(self.bad_rows),
             "touchpoints": dict(sorted(self.touchpoints.items())),
+            "shared_devices": len(self.shared_devices),
         }
 
     # -- people -------------------------------------------------------------------------------
@@ -607,82 +620,144 @@ class World:
             ("web_visitors", "registered_users", "crm_contacts", "loyalty_members", "email_subscribers",
              "support_requesters", "event_attendees"), 0)
         loyalty_n = 0
-        path = self.out / "ground_truth" / "people.csv"
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+        for i in range(self.n_people):
+            country = _weighted(rng, countries, country_cum)
+            city, state, area_codes, patterns = N.CITIES[country][int(rng.random() * len(N.CITIES[country]))]
+            first = N.FIRST_NAMES[int(rng.random() * len(N.FIRST_NAMES))]
+            last = N.LAST_NAMES[int(rng.random() * len(N.LAST_NAMES))]
+            domains, cum = domain_choices[country]
+            domain = _weighted(rng, domains, cum)
+            base = f"{_slug(first)}.{_slug(last)}"
+            upper = 99
+            while True:
+                email = f"{base}{1 + int(rng.random() * upper)}@{domain}"
+                if email not in emails:
+                    break
+                upper = upper * 10 if upper < 10**6 else upper
+            emails.add(email)
+            if country == "GB":
+                prefix = N.GB_MOBILE_PREFIXES[int(rng.random() * len(N.GB_MOBILE_PREFIXES))]
+                phone = f"+447{prefix}{int(rng.random() * 10**7):07d}"
+            else:
+                area = area_codes[int(rng.random() * len(area_codes))]
+                while True:
+                    exchange = f"{2 + int(rng.random() * 8)}{int(rng.random() * 100):02d}"
+                    if exchange[1:] != "11" and exchange != "555":
+                        break
+                phone = f"+1{area}{exchange}{int(rng.random() * 10000):04d}"
+            dob = _day(dob_start + int(rng.random() * dob_span))
+            number = 1 + int(rng.random() * (250 if country == "GB" else 9999))
+            suffixes = N.STREET_SUFFIXES[country]
+            street = f"{number} {N.STREET_NAMES[int(rng.random() * len(N.STREET_NAMES))]} {suffixes[int(rng.random() * len(suffixes))]}"
+            pattern = patterns[int(rng.random() * len(patterns))]
+            letters = N.POSTCODE_LETTERS[country]
+            postcode = "".join(
+                str(int(rng.random() * 10)) if ch == "#" else letters[int(rng.random() * len(letters))] if ch == "@" else ch
+                for ch in pattern
+            )
+            person = Person(i, f"P{i + 1:07d}", first, last, email, phone, dob, street, city, state, postcode, country)
+            if rng.random() < 0.70:
+                counts["web_visitors"] += 1
+                n_devices = 1 + bisect.bisect_right(device_cum, rng.random() * device_cum[-1])
+                person.anonymous_ids = [uuid4(rng) for _ in range(n_devices)]
+                if rng.random() < 0.60:
+                    counts["registered_users"] += 1
+                    while True:
+                        user_id = f"u_{rng.getrandbits(48):012x}"
+                        if user_id not in user_ids:
+                            break
+                    user_ids.add(user_id)
+                    person.user_id = user_id
+            person.crm = rng.random() < 0.50
+            if rng.random() < 0.40:
+                loyalty_n += 1
+                person.loyalty_id = f"LOY{loyalty_n:07d}"
+            if rng.random() < 0.60:
+                while True:
+                    sub = f"sub_{rng.getrandbits(64):016x}"
+                    if sub not in subscriber_ids:
+                        break
+                subscriber_ids.add(sub)
+                person.subscriber_id = sub
+            person.requester = rng.random() < 0.15
+            person.attendee = rng.random() < 0.05
+            counts["crm_contacts"] += person.crm
+            counts["loyalty_members"] += bool(person.loyalty_id)
+            counts["email_subscribers"] += bool(person.subscriber_id)
+            counts["support_requesters"] += person.requester
+            counts["event_attendees"] += person.attendee
+            self.people.append(person)
+        self.touchpoints = counts
+
+    def _share(self) -> None:
+        """Decides who shares a device ("the family tablet") with whom; the device itself is picked later.
+
+        About SHARE_RATE of the web/app visitors (at least MIN_SHARED_DEVICES once the world has
+        MIN_PEOPLE_FOR_EVERY_KIND people) are owners; each gets a housemate: another visitor of the
+        same city and country, with the same last name when one is found. Nobody is in two pairs.
+        Own rng phase, so the other streams do not move.
+        """
+        rng = self.share_rng = self.rng("shared-devices")
+        visitors = [p for p in self.people if p.anonymous_ids]
+        target = round(len(visitors) * SHARE_RATE)
+        if self.force_kinds:
+            target = max(target, MIN_SHARED_DEVICES)
+        target = min(target, len(visitors) // 2)
+        if target == 0:
+            return
+        by_city: dict[tuple[str, str], list[Person]] = {}
+        by_family: dict[tuple[str, str, str], list[Person]] = {}
+        for p in visitors:
+            by_city.setdefault((p.country, p.city), []).append(p)
+            by_family.setdefault((p.country, p.city, p.last_name), []).append(p)
+        taken: set[int] = set()
+        pairs: list[tuple[Person, Person]] = []
+
+        def housemate(pool: list[Person]) -> Person | None:
+            for _ in range(8):  # a few random probes: no scan of a big city per owner
+                candidate = pool[int(rng.random() * len(pool))]
+                if candidate.index not in taken:
+                    return candidate
+            return None
+
+        for _ in range(20 * target + 100):
+            if len(pairs) == target:
+                break
+            owner = visitors[int(rng.random() * len(visitors))]
+            if owner.index in taken:
+                continue
+            taken.add(owner.index)  # the owner is never its own housemate
+            partner = (housemate(by_family[(owner.country, owner.city, owner.last_name)])
+                       or housemate(by_city[(owner.country, owner.city)]))
+            if partner is None:
+                taken.discard(owner.index)
+                continue
+            taken.add(partner.index)
+            pairs.append((owner, partner))
+        pairs.sort(key=lambda pair: pair[0].index)
+        self.share_pairs = pairs
+        for k, (owner, partner) in enumerate(pairs):
+            self.share_of[owner.index] = self.share_of[partner.index] = k
+
+    def _write_people(self) -> None:
+        """people.csv (a housemate's shared device listed after their own) and shared_devices.csv."""
+        gt = self.out / "ground_truth"
+        with open(gt / "people.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(PEOPLE_COLUMNS)
-            for i in range(self.n_people):
-                country = _weighted(rng, countries, country_cum)
-                city, state, area_codes, patterns = N.CITIES[country][int(rng.random() * len(N.CITIES[country]))]
-                first = N.FIRST_NAMES[int(rng.random() * len(N.FIRST_NAMES))]
-                last = N.LAST_NAMES[int(rng.random() * len(N.LAST_NAMES))]
-                domains, cum = domain_choices[country]
-                domain = _weighted(rng, domains, cum)
-                base = f"{_slug(first)}.{_slug(last)}"
-                upper = 99
-                while True:
-                    email = f"{base}{1 + int(rng.random() * upper)}@{domain}"
-                    if email not in emails:
-                        break
-                    upper = upper * 10 if upper < 10**6 else upper
-                emails.add(email)
-                if country == "GB":
-                    prefix = N.GB_MOBILE_PREFIXES[int(rng.random() * len(N.GB_MOBILE_PREFIXES))]
-                    phone = f"+447{prefix}{int(rng.random() * 10**7):07d}"
-                else:
-                    area = area_codes[int(rng.random() * len(area_codes))]
-                    while True:
-                        exchange = f"{2 + int(rng.random() * 8)}{int(rng.random() * 100):02d}"
-                        if exchange[1:] != "11" and exchange != "555":
-                            break
-                    phone = f"+1{area}{exchange}{int(rng.random() * 10000):04d}"
-                dob = _day(dob_start + int(rng.random() * dob_span))
-                number = 1 + int(rng.random() * (250 if country == "GB" else 9999))
-                suffixes = N.STREET_SUFFIXES[country]
-                street = f"{number} {N.STREET_NAMES[int(rng.random() * len(N.STREET_NAMES))]} {suffixes[int(rng.random() * len(suffixes))]}"
-                pattern = patterns[int(rng.random() * len(patterns))]
-                letters = N.POSTCODE_LETTERS[country]
-                postcode = "".join(
-                    str(int(rng.random() * 10)) if ch == "#" else letters[int(rng.random() * len(letters))] if ch == "@" else ch
-                    for ch in pattern
-                )
-                person = Person(i, f"P{i + 1:07d}", first, last, email, phone, dob, street, city, state, postcode, country)
-                if rng.random() < 0.70:
-                    counts["web_visitors"] += 1
-                    n_devices = 1 + bisect.bisect_right(device_cum, rng.random() * device_cum[-1])
-                    person.anonymous_ids = [uuid4(rng) for _ in range(n_devices)]
-                    if rng.random() < 0.60:
-                        counts["registered_users"] += 1
-                        while True:
-                            user_id = f"u_{rng.getrandbits(48):012x}"
-                            if user_id not in user_ids:
-                                break
-                        user_ids.add(user_id)
-                        person.user_id = user_id
-                person.crm = rng.random() < 0.50
-                if rng.random() < 0.40:
-                    loyalty_n += 1
-                    person.loyalty_id = f"LOY{loyalty_n:07d}"
-                if rng.random() < 0.60:
-                    while True:
-                        sub = f"sub_{rng.getrandbits(64):016x}"
-                        if sub not in subscriber_ids:
-                            break
-                    subscriber_ids.add(sub)
-                    person.subscriber_id = sub
-                person.requester = rng.random() < 0.15
-                person.attendee = rng.random() < 0.05
-                counts["crm_contacts"] += person.crm
-                counts["loyalty_members"] += bool(person.loyalty_id)
-                counts["email_subscribers"] += bool(person.subscriber_id)
-                counts["support_requesters"] += person.requester
-                counts["event_attendees"] += person.attendee
-                self.people.append(person)
+            shared_ids = self.shared_ids
+            for p in self.people:
+                anonymous_ids = "|".join(p.anonymous_ids)
+                if shared_ids and p.index in shared_ids:
+                    anonymous_ids += "|" + shared_ids[p.index]
                 writer.writerow((
-                    person.person_id, first, last, email, phone, dob, street, city, state, postcode, country,
-                    person.user_id, person.loyalty_id, "|".join(person.anonymous_ids),
+                    p.person_id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.street, p.city,
+                    p.state, p.postcode, p.country, p.user_id, p.loyalty_id, anonymous_ids,
                 ))
-        self.touchpoints = counts
+        with open(gt / "shared_devices.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(SHARED_DEVICE_COLUMNS)
+            writer.writerows(self.shared_devices)
 
     # -- web and app events -------------------------------------------------------------------
 
@@ -715,6 +790,7 @@ class World:
         for person in self.people:
             if person.anonymous_ids:
                 self._visitor(person, rng)
+        self._housemates()  # after everyone, so the streams above are those of a world without sharing
         self.ev_out.close()
         self.rows["events/events"] = sum(self.ev_out.rows)
         self.rows_per_batch["events/events"] = list(self.ev_out.rows)
@@ -787,9 +863,42 @@ class World:
             register_at = 0 if rng.random() < 0.3 else int(rng.random() * n_sessions)
         currency = N.CURRENCIES[person.country][0]
         dev_weights = _DEVICE_SESSION_CUM[len(devices) - 1]
+        used: list[Device] | None = None
+        share = self.share_of.get(person.index) if self.share_of else None
+        if share is not None:
+            if self.share_pairs[share][0] is person:  # the owner: remember the devices it really uses
+                used = self.share_used[share] = []
+            else:  # the housemate: when it registered
+                self.share_registered[share] = starts[register_at] if register_at >= 0 else -1
         for s_index, t in enumerate(starts):
             device = devices[bisect.bisect_right(dev_weights, rng.random() * dev_weights[-1])]
+            if used is not None:
+                used.append(device)
             self._session(person, device, t, s_index >= register_at >= 0, currency, rng)
+
+    def _housemates(self) -> None:
+        """Each housemate's sessions on the device its owner shares with it (drawn from the shared-devices rng).
+
+        The device is one the owner had a session on (picked in proportion to its sessions), so both
+        people have sessions on it. The housemate's sessions carry the same anonymousId and context
+        (device id, IP, user agent) but their own identity: userId and traits only once the housemate
+        has registered and identified on it. Each event is recorded for the person who produced it.
+        """
+        rng = self.share_rng
+        span = self.end_ms - 6 * HOUR_MS - self.start_ms
+        for k, (owner, partner) in enumerate(self.share_pairs):
+            used = self.share_used[k]
+            device = used[int(rng.random() * len(used))]
+            device_id = "" if device.kind in ("web", "mweb") else json.loads(device.context_head)["device"]["id"]
+            self.shared_devices.append(
+                (device.anonymous_id, device_id, "|".join(sorted((owner.person_id, partner.person_id)))))
+            self.shared_ids[partner.index] = device.anonymous_id
+            theirs = replace(device, identified=False)  # same device, the housemate's own login state
+            registered_at = self.share_registered[k]
+            currency = N.CURRENCIES[partner.country][0]
+            n_sessions = 1 + bisect.bisect_right(_SHARED_SESSION_CUM, rng.random() * _SHARED_SESSION_CUM[-1])
+            for t in sorted(self.start_ms + int(rng.random() * span) for _ in range(n_sessions)):
+                self._session(partner, theirs, t, 0 <= registered_at <= t, currency, rng)
 
     def _session(self, person: Person, device: Device, t: int, registered: bool, currency: str, rng: Random) -> None:
         web = device.kind in ("web", "mweb")
@@ -1294,6 +1403,7 @@ _COUNTRY_CUM = _cum((85, 10, 5))
 _COMPANY_COUNTRY_CUM = _cum((80, 12, 8))
 _SESSION_CUM = _cum((34, 24, 15, 10, 7, 4, 3, 2, 1))  # 1..9 sessions a year
 _DEVICE_SESSION_CUM = (_cum((1,)), _cum((65, 35)), _cum((55, 30, 15)))
+_SHARED_SESSION_CUM = _cum((40, 35, 25))  # a housemate's 1..3 sessions on the shared device
 _ANY_EVENT_KINDS = ("missing_id", "future_timestamp")
 _IDENTIFY_KINDS = ("malformed_email", "missing_id", "future_timestamp")
 _ORDER_KINDS = ("wrong_type", "negative_amount", "missing_id", "future_timestamp")

@@ -105,6 +105,15 @@ def bad_rows(world: Path) -> dict[str, dict[str, dict[str, str]]]:
     return out
 
 
+def shared_devices(world: Path) -> dict[str, dict[str, Any]]:
+    """anonymous_id -> {"device_id": ..., "person_ids": [...]} from shared_devices.csv."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in read_csv(world / "ground_truth" / "shared_devices.csv"):
+        assert row["anonymous_id"] not in out, f"shared device {row['anonymous_id']} listed twice"
+        out[row["anonymous_id"]] = {"device_id": row["device_id"], "person_ids": row["person_ids"].split("|")}
+    return out
+
+
 def periods(world: Path) -> list[str]:
     summary = json.loads((world / "ground_truth" / "summary.json").read_text())
     return [*summary["batch_starts"], summary["end"]]
@@ -143,6 +152,7 @@ def check_summary_counts(world: Path) -> None:
         assert len(pos_rows(world, table)) == rows[f"commerce/{table}"]
     assert len(read_csv(world / "landing" / "lists" / "event_attendees.csv")) == rows["lists/event_attendees"]
     assert len(read_csv(world / "ground_truth" / "people.csv")) == summary["people"]
+    assert len(shared_devices(world)) == summary["shared_devices"]
     counted: Counter[tuple[str, str]] = Counter()
     for row in read_csv(world / "ground_truth" / "bad_rows.csv"):
         counted[(f"{row['source']}/{row['table']}", row["kind"])] += 1
@@ -257,7 +267,16 @@ def check_clean_identifiers_are_the_persons(world: Path) -> None:
     """Rows that are not bad carry the person's own identifiers (only as the documented mess)."""
     people = {p["person_id"]: p for p in read_csv(world / "ground_truth" / "people.csv")}
     by_user = {p["user_id"]: p for p in people.values() if p["user_id"]}
-    by_anon = {a: p for p in people.values() for a in p["anonymous_ids"].split("|") if a}
+    by_anon: dict[str, set[str]] = defaultdict(set)  # a shared device belongs to two people
+    for p in people.values():
+        for a in p["anonymous_ids"].split("|"):
+            if a:
+                by_anon[a].add(p["person_id"])
+    shared = shared_devices(world)
+    assert {a: sorted(ids) for a, ids in by_anon.items() if len(ids) > 1} == {
+        a: row["person_ids"] for a, row in shared.items()}
+    assert all(row["person_ids"] == sorted(row["person_ids"]) and len(row["person_ids"]) == 2
+               for row in shared.values())
     records = {(r["source"], r["table"], r["record_key"]): r["person_id"]
                for r in read_csv(world / "ground_truth" / "records.csv")}
     planted = bad_rows(world)
@@ -271,7 +290,7 @@ def check_clean_identifiers_are_the_persons(world: Path) -> None:
         for e in read_jsonl(path):
             person = people[records[("events", "events", e["messageId"])]]
             if e["anonymousId"] is not None:
-                assert by_anon[e["anonymousId"]] is person
+                assert person["person_id"] in by_anon[e["anonymousId"]]
             if e["userId"] is not None:
                 assert by_user[e["userId"]] is person
             if e["type"] == "identify" and e["messageId"] not in planted["events/events"]:
@@ -433,7 +452,7 @@ def test_layout_and_summary(world: Path) -> None:
         "landing/lists/event_attendees.csv", "landing/lists/event_attendees.yaml",
         "systems/crm_seed/contacts.jsonl", "systems/crm_seed/companies.jsonl", "systems/pos.sqlite",
         "ground_truth/people.csv", "ground_truth/records.csv", "ground_truth/bad_rows.csv",
-        "ground_truth/summary.json",
+        "ground_truth/summary.json", "ground_truth/shared_devices.csv",
         *(f"landing/events/events-{k:04d}.jsonl" for k in range(1, 5)),
         *(f"landing/email/email-events-{k:04d}.jsonl" for k in range(1, 5)),
         *(f"landing/support/tickets-{k:04d}.jsonl" for k in range(1, 5)),
@@ -566,6 +585,66 @@ def test_attendee_list_and_mapping(world: Path) -> None:
     members = list(member_rows(mapping, rows, data_file="event_attendees.csv"))
     assert members and all(m["external_ids"][0]["system"] == "eventbrite" for m in members)
     assert yaml.safe_load((folder / "event_attendees.yaml").read_text())["key"] == "Attendee ID"
+
+
+@pytest.fixture(scope="module")
+def world_400(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sample_world_400")
+    generate_world(path, people=400, seed=3)
+    return path
+
+
+def test_shared_devices_are_planted_and_attributed_to_who_used_them(world_400: Path) -> None:
+    world = world_400
+    check_world(world)
+    summary = json.loads((world / "ground_truth" / "summary.json").read_text())
+    shared = shared_devices(world)
+    people = {p["person_id"]: p for p in read_csv(world / "ground_truth" / "people.csv")}
+    visitors = sum(1 for p in people.values() if p["anonymous_ids"])
+    assert summary["shared_devices"] == len(shared) >= 2
+    assert len(shared) == max(2, round(0.015 * visitors))
+    for anonymous_id, row in shared.items():
+        assert len(row["person_ids"]) == 2 and len(set(row["person_ids"])) == 2
+        a, b = (people[pid] for pid in row["person_ids"])
+        assert (a["city"], a["country"]) == (b["city"], b["country"])  # one household
+        for pid in row["person_ids"]:
+            assert anonymous_id in people[pid]["anonymous_ids"].split("|")
+    records = {r["record_key"]: r["person_id"] for r in read_csv(world / "ground_truth" / "records.csv")
+               if r["source"] == "events"}
+    planted = bad_rows(world)["events/events"]
+    producers: dict[str, set[str]] = defaultdict(set)
+    user_ids: dict[str, set[str]] = defaultdict(set)
+    for path in batch_files(world, "events", "events"):
+        for e in read_jsonl(path):
+            row = shared.get(e["anonymousId"])
+            if row is None:
+                continue
+            person = people[records[e["messageId"]]]
+            producers[e["anonymousId"]].add(person["person_id"])
+            device = e["context"].get("device")
+            if row["device_id"]:  # an app: every event on it carries the same device id
+                assert device is not None and device["id"] == row["device_id"]
+            else:
+                assert device is None and "page" in e["context"]
+            if e["userId"] is not None:  # identified events carry the producer's own identity
+                assert e["userId"] == person["user_id"]
+                user_ids[e["anonymousId"]].add(e["userId"])
+            if e["type"] == "identify" and e["messageId"] not in planted:
+                assert normalize_email(e["traits"]["email"]) == person["email"]
+                traits = e["traits"]
+                assert (traits["firstName"], traits["lastName"]) == (person["first_name"], person["last_name"])
+    # both people have events on every shared device, and nobody else does
+    assert {a: sorted(ids) for a, ids in producers.items()} == {a: row["person_ids"] for a, row in shared.items()}
+    # with this seed one shared device carries both people's user ids (the hard case for identity resolution)
+    assert any(len(ids) == 2 for ids in user_ids.values())
+    # a device that is not shared has exactly one person
+    owners = Counter(a for p in people.values() for a in p["anonymous_ids"].split("|") if a)
+    assert {a for a, n in owners.items() if n > 1} == set(shared)
+
+
+def test_shared_devices_regenerate_byte_identical(world_400: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path / "again", people=400, seed=3)
+    assert file_bytes(tmp_path / "again") == file_bytes(world_400)
 
 
 def test_uuid4_matches_the_standard_library() -> None:

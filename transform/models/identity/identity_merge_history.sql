@@ -1,0 +1,113 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    full_refresh=false,
+    on_schema_change='fail',
+) }}
+{#-
+  Append-only history of merges and splits: old id, new id, why, the evidence, when.
+  - merge: the old id was retired into the new one; evidence is a link joining identifiers
+    the old customer held to the rest of the survivor's cluster.
+  - split: identifiers the old customer held now belong to another customer (new or
+    reactivated); evidence is a dropped link between the two when merge protection cut it
+    (do-not-link, limits), else the links that held them together are no longer observed.
+-#}
+{%- set now = run_timestamp() -%}
+with registry as (
+    select * from {{ ref('identity_customers') }}
+    where changed_in_run = '{{ invocation_id }}'
+),
+
+previous_map as (
+    select * from {{ previous_state('customer_identifiers', {'identifier_key': 'text', 'customer_id': 'text'}) }} as previous
+),
+
+current_map as (
+    select resolved.identifier_key, customers.customer_id
+    from {{ ref('int_identity__resolved_nodes') }} as resolved
+    inner join {{ ref('identity_customers') }} as customers
+        on resolved.cluster_id = customers.cluster_id and customers.status = 'active'
+),
+
+links as (
+    select * from {{ ref('identity_links') }}
+),
+
+link_sides as (
+    select links.*, side_a.customer_id as previous_customer_a, side_b.customer_id as previous_customer_b
+    from links
+    left join previous_map as side_a on links.identifier_key_a = side_a.identifier_key
+    left join previous_map as side_b on links.identifier_key_b = side_b.identifier_key
+    where links.is_used
+),
+
+merges as (
+    select
+        registry.customer_id as old_customer_id,
+        registry.merged_into_customer_id as new_customer_id,
+        'merge' as event_type,
+        count(link_sides.identifier_key_a) as evidence_links,
+        min(link_sides.identifier_key_a || ' ~ ' || link_sides.identifier_key_b || ' (' || link_sides.link_type
+            || coalesce(', ' || link_sides.example_record_ref, '') || ')') as evidence
+    from registry
+    left join link_sides
+        on (link_sides.previous_customer_a = registry.customer_id
+            and coalesce(link_sides.previous_customer_b, '') <> registry.customer_id)
+        or (link_sides.previous_customer_b = registry.customer_id
+            and coalesce(link_sides.previous_customer_a, '') <> registry.customer_id)
+    where registry.last_change = 'merged'
+    group by registry.customer_id, registry.merged_into_customer_id
+),
+
+moved as (
+    select previous_map.customer_id as old_customer_id, current_map.customer_id as new_customer_id, previous_map.identifier_key
+    from previous_map
+    inner join current_map on previous_map.identifier_key = current_map.identifier_key
+    inner join {{ ref('identity_customers') }} as new_customer on current_map.customer_id = new_customer.customer_id
+    where previous_map.customer_id <> current_map.customer_id
+      and new_customer.changed_in_run = '{{ invocation_id }}'
+      and new_customer.last_change in ('issued', 'reactivated')
+),
+
+splits as (
+    select
+        moved.old_customer_id,
+        moved.new_customer_id,
+        'split' as event_type,
+        count(distinct moved.identifier_key) as evidence_links,
+        coalesce(
+            min(links.drop_rule || ': ' || links.identifier_key_a || ' ~ ' || links.identifier_key_b),
+            'links between ' || min(moved.identifier_key) || ' and the rest of ' || moved.old_customer_id
+                || ' are no longer observed'
+        ) as evidence
+    from moved
+    left join links
+        on not links.is_used
+       and (links.identifier_key_a = moved.identifier_key or links.identifier_key_b = moved.identifier_key)
+    group by moved.old_customer_id, moved.new_customer_id
+),
+
+events as (
+    select * from merges
+    union all
+    select * from splits
+),
+
+final as (
+    select
+        md5(old_customer_id || '>' || new_customer_id || '@{{ invocation_id }}') as event_id,
+        event_type,
+        old_customer_id,
+        new_customer_id,
+        case event_type
+            when 'merge' then 'new evidence links the two customers'
+            else 'the evidence linking them was removed or refused'
+        end as reason,
+        evidence,
+        evidence_links,
+        {{ now }} as occurred_at,
+        '{{ invocation_id }}' as run_id
+    from events
+)
+
+select * from final

@@ -1,0 +1,18 @@
+{{ config(materialized='connected_components') }}
+{#- First pass: connected components over the links merge protection kept so far. -#}
+with nodes as (
+    select node_id, identifier_key from {{ ref('int_identity__nodes') }}
+),
+
+links as (
+    select identifier_key_a, identifier_key_b
+    from {{ ref('int_identity__links') }}
+    where drop_rule is null
+)
+
+select node_a.node_id as node_a, node_b.node_id as node_b
+from links
+inner join nodes as node_a on links.identifier_key_a = node_a.identifier_key
+inner join nodes as node_b on links.identifier_key_b = node_b.identifier_key
+union all
+select node_id, node_id from nodes
