@@ -47,8 +47,9 @@
 
   Every step is a plain `create table ... as select` (group by, left join, union, distinct), so
   the same SQL runs on both warehouses; the two differ only in how work tables are created and
-  whether statistics are refreshed (see the dispatched macros at the end). All statements run in
-  the caller's transaction: on an error dbt rolls it back, and with it every work table.
+  whether statistics are refreshed (see the dispatched macros below). All statements run in one
+  transaction (the caller's, or one opened by the first statement): on an error dbt rolls it
+  back, and every work table with it.
 -#}
 
 {#-
@@ -167,7 +168,7 @@
     {%- if existing is not none -%}
         {%- do adapter.drop_relation(existing) -%}
     {%- endif -%}
-    {%- do run_query("
+    {%- do cc_run("
         create table " ~ output_relation ~ " as
         select nodes.node_id, cast(coalesce(forest.parent, nodes.node_id) as " ~ bigint ~ ") as component_id
         from (
@@ -180,7 +181,7 @@
         {%- do cc_drop_work_table(relation, work) -%}
     {%- endfor -%}
 
-    {%- set totals = run_query("
+    {%- set totals = cc_run("
         select
             (select count(*) from " ~ output_relation ~ ") as nodes,
             (select count(*) from " ~ edges_relation ~ ") as edges,
@@ -208,12 +209,12 @@
   every active row and a flag: a row whose parent is a root, or resolved in an earlier round,
   is resolved now (its parent becomes that root); a row whose parent is still active takes the
   parent's current parent (the jump: the distance to the pointer doubles) and stays active.
-  Deep trees are rare and small, so after two or three rounds only a few rows are left and
-  a round costs a scan of the resolved rows, not a rewrite of the whole map.
+  Most trees are shallow, so after two or three rounds only the rows of the deep ones are left
+  and a round costs a scan of the resolved rows, not a rewrite of the whole map.
 -#}
 {% macro connected_components_flatten(parents, output_relation, prefix, work, state) -%}
     {%- set resolved = [] -%}
-    {%- set current = {'active': parents} -%}
+    {%- set current = {'active': parents, 'flat': false} -%}
     {#- A tree of depth d is flat after ceil(log2 d) jumps; 64 covers any depth. -#}
     {%- for round in range(1, 66) -%}
         {%- set step = connected_components_work_relation(output_relation, prefix ~ round, work) -%}
@@ -234,12 +235,19 @@
         {%- do cc_drop_work_table(current.active, work) -%}
         {%- do resolved.append('select label, parent from ' ~ step ~ ' where active = 0') -%}
         {%- set still_active = cc_scalar('select count(*) from ' ~ step ~ ' where active = 1') -%}
-        {%- if still_active == 0 -%}{%- break -%}{%- endif -%}
+        {%- if still_active == 0 -%}
+            {%- do current.update({'flat': true}) -%}
+            {%- break -%}
+        {%- endif -%}
         {%- do state.update({'jumps': state.jumps + 1}) -%}
         {%- set active = connected_components_work_relation(output_relation, prefix ~ round ~ 'a', work) -%}
         {%- do cc_create_work_table(active, 'select label, parent from ' ~ step ~ ' where active = 1') -%}
         {%- do current.update({'active': active}) -%}
     {%- endfor -%}
+    {%- if not current.flat -%}
+        {%- do exceptions.raise_compiler_error('connected_components: pointer jumping did not finish on ' ~ parents
+            ~ ' (a cycle in the parent map: a bug, since parents are always smaller than labels)') -%}
+    {%- endif -%}
     {{ return('(' ~ (resolved | join(' union all ')) ~ ')') }}
 {%- endmacro %}
 
@@ -250,13 +258,25 @@
     {{ return(relation) }}
 {%- endmacro %}
 
+{#-
+  Every statement of the engine and the run log goes through here: like run_query, but it opens
+  a transaction when none is open (run_query does not), so the whole build is one transaction
+  on both warehouses whoever calls it, and a failure rolls back every work table with it.
+-#}
+{% macro cc_run(sql) -%}
+    {%- call statement('connected_components', fetch_result=True, auto_begin=True) -%}
+        {{ sql }}
+    {%- endcall -%}
+    {{ return(load_result('connected_components').table) }}
+{%- endmacro %}
+
 {#- A single number from a query, as an int (agate hands numbers back as Decimal). -#}
 {% macro cc_scalar(sql) -%}
-    {{ return(run_query(sql).columns[0].values()[0] | int) }}
+    {{ return(cc_run(sql).columns[0].values()[0] | int) }}
 {%- endmacro %}
 
 {% macro cc_drop_work_table(relation, work) -%}
-    {%- do run_query('drop table if exists ' ~ relation) -%}
+    {%- do cc_run('drop table if exists ' ~ relation) -%}
     {%- if relation in work -%}
         {%- do work.remove(relation) -%}
     {%- endif -%}
@@ -269,11 +289,11 @@
 {%- endmacro %}
 
 {% macro default__cc_create_work_table(relation, sql) -%}
-    {%- do run_query('create table ' ~ relation ~ ' as ' ~ sql) -%}
+    {%- do cc_run('create table ' ~ relation ~ ' as ' ~ sql) -%}
 {%- endmacro %}
 
 {% macro postgres__cc_create_work_table(relation, sql) -%}
-    {%- do run_query('create unlogged table ' ~ relation ~ ' as ' ~ sql) -%}
+    {%- do cc_run('create unlogged table ' ~ relation ~ ' as ' ~ sql) -%}
 {%- endmacro %}
 
 {#- Fresh statistics, so PostgreSQL plans hash joins from real row counts; DuckDB needs none. -#}
@@ -285,7 +305,7 @@
 {%- endmacro %}
 
 {% macro postgres__cc_analyze(relation) -%}
-    {%- do run_query('analyze ' ~ relation) -%}
+    {%- do cc_run('analyze ' ~ relation) -%}
 {%- endmacro %}
 
 {#-
@@ -395,7 +415,7 @@
 {% macro connected_components_create_log(log_relation) -%}
     {%- set text = dbt.type_string() -%}
     {%- set bigint = dbt.type_bigint() -%}
-    {%- do run_query('create table if not exists ' ~ log_relation ~ ' (
+    {%- do cc_run('create table if not exists ' ~ log_relation ~ ' (
             model_name ' ~ text ~ ' not null,
             invocation_id ' ~ text ~ ',
             passes ' ~ bigint ~ ' not null,
@@ -411,7 +431,7 @@
 
 {% macro connected_components_log_run(log_relation, relation, stats, started_at) -%}
     {%- set finished_at = modules.datetime.datetime.now(modules.pytz.utc) -%}
-    {%- do run_query('insert into ' ~ log_relation ~ ' (model_name, invocation_id, passes, pointer_jumps, nodes, edges,
+    {%- do cc_run('insert into ' ~ log_relation ~ ' (model_name, invocation_id, passes, pointer_jumps, nodes, edges,
             components, largest_component, started_at, finished_at) values ('
         ~ dbt.string_literal(relation.identifier) ~ ', '
         ~ (dbt.string_literal(invocation_id) if invocation_id else 'null') ~ ', '
