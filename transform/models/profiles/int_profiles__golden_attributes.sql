@@ -4,14 +4,20 @@
   (latest observation, most complete record) and ranks them by its criteria in order:
   source priority, recency, completeness (and agreement, when configured); remaining ties go
   to the smallest value. A group rule (an address) takes every field from one winning
-  record. Values the identity config blocks as junk (`test@example.com`, `unknown`) never win,
-  and an email or phone wins only when it is one of the customer's own identifiers
-  (identity.customer_identifiers): a value identity resolution detached from the customer
-  (shared, or kept by another customer when a limit broke) is not theirs to be contacted on.
+  record. An email or phone wins only when it is one of the customer's own identifiers
+  (identity.customer_identifiers): identity resolution has dropped junk (`test@example.com`)
+  and values it detached from the customer (shared, or kept by another customer when a limit
+  broke), which are not theirs to be contacted on. Other attributes never take a junk value
+  of vars.profiles.junk_values (`unknown`, `n/a`, ...).
 -#}
 {%- set rules = survivorship_rules() -%}
 {%- set attributes = profile_attributes() -%}
 {%- set identifier_attributes = ['email', 'phone'] -%}
+{%- set junk_values = [] -%}
+{%- for value in profiles_config().get('junk_values', ['', 'null', 'none', 'undefined', 'unknown', 'n/a', '-']) -%}
+    {%- do junk_values.append("'" ~ (value | string | lower | replace("'", "''")) ~ "'") -%}
+{%- endfor -%}
+{%- set junk = junk_values | join(', ') -%}
 with own_identifiers as (
     select customer_id, identifier_type, identifier_value
     from {{ ref('customer_identifiers') }}
@@ -30,8 +36,7 @@ candidates as (
         {%- elif attribute in identifier_attributes %}
         case when own_{{ attribute }}.customer_id is not null then stated.{{ attribute }} end as {{ attribute }}
         {%- else %}
-        case when {{ identity_block_reason("'" ~ attribute ~ "'", 'stated.' ~ attribute) }} is null
-            then stated.{{ attribute }} end as {{ attribute }}
+        case when lower(trim(stated.{{ attribute }})) not in ({{ junk }}) then stated.{{ attribute }} end as {{ attribute }}
         {%- endif %}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ ref('int_profiles__attribute_candidates') }} as stated

@@ -5,6 +5,7 @@
   revenue and average order value. `revenue` is in the orders' currency and only when the
   customer's completed orders are all in one currency; `revenue_usd` converts each order with
   the fixed rates of vars.profiles.fx_rates_to_usd (null when a currency has no rate).
+  As of profiles_as_of: an order placed after it does not count (yet).
 -#}
 {%- set as_of = profiles_as_of() -%}
 with orders as (
@@ -22,6 +23,7 @@ with orders as (
        and records.table_name = 'orders'
        and records.record_key = orders.order_id
     where records.customer_id is not null
+      and (orders.ordered_at is null or orders.ordered_at <= {{ as_of }})
 ),
 
 per_customer as (
