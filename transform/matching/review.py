@@ -153,8 +153,10 @@ def candidate_records(warehouse: Any, candidate_ids: Iterable[str]) -> pd.DataFr
     schema, table = CANDIDATES.split(".")
     if not ids or not warehouse.table_exists(schema, table):
         return pd.DataFrame()
-    return warehouse.query(
-        f"select * from {CANDIDATES} where candidate_id in ({', '.join('?' for _ in ids)})", ids
+    chunks = [ids[i:i + 1000] for i in range(0, len(ids), 1000)]
+    return pd.concat(
+        [warehouse.query(f"select * from {CANDIDATES} where candidate_id in ({', '.join('?' for _ in c)})", c) for c in chunks],
+        ignore_index=True,
     )
 
 

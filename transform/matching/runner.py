@@ -65,7 +65,7 @@ def run_matching(
     now = now or datetime.now(timezone.utc)
     _check_input(warehouse)
     review.ensure_tables(warehouse)
-    candidates = _count(warehouse, f"select count(*) as n from {model.SOURCE}")
+    candidates = _count(warehouse, f"select count(candidate_id) as n from {model.SOURCE}")
     details: dict[str, Any] = {"auto_merge_threshold": settings.auto_merge, "review_threshold": settings.review}
     pairs_scored = 0
     if candidates < 2:
@@ -77,17 +77,16 @@ def run_matching(
             for statement in model.input_table_sql(settings) + model.u_sample_sql(settings):
                 warehouse.execute(statement)
             sample_rows = _count(warehouse, f"select count(*) as n from {model.SCRATCH_SCHEMA}.{model.U_SAMPLE_TABLE}")
-            component_pairs = float(warehouse.query(model.component_pairs_sql())["pairs"].fillna(0).iloc[0])
+            entities = _count(warehouse, model.entities_sql())
             with model.quiet_splink(debug), model.splink_api(warehouse, engine) as api:
-                trained = model.train(
-                    api, settings, input_rows=candidates, sample_rows=sample_rows, component_pairs=component_pairs
-                )
+                trained = model.train(api, settings, entities=entities, sample_rows=sample_rows)
                 predictions, scored = model.predict(
                     api, trained, settings, lambda table: _count(warehouse, f"select count(*) as n from {model.SCRATCH_SCHEMA}.{table}")
                 )
                 pairs_scored = scored or 0
                 _replace_pairs(warehouse, f"{model.SCRATCH_SCHEMA}.{predictions.physical_name}", settings, now)
             details.update(
+                entities=entities,
                 prior=trained.probability_two_random_records_match,
                 u_sample_records=trained.u_sample_records,
                 em_sessions=trained.em_sessions,
@@ -122,6 +121,13 @@ def _check_input(warehouse: Any) -> None:
     missing = [c for c in model.INPUT_COLUMNS if c not in columns]
     if missing:
         raise MatchInputError(f"{model.SOURCE} lacks column(s): {', '.join(missing)}")
+    repeated = warehouse.query(
+        f"select candidate_id from {model.SOURCE} group by candidate_id having count(*) > 1 order by candidate_id limit 5"
+    )
+    if not repeated.empty:
+        raise MatchInputError(
+            f"candidate_id must be unique in {model.SOURCE}; repeated: {', '.join(map(str, repeated['candidate_id']))}"
+        )
 
 
 def _count(warehouse: Any, sql: str) -> int:

@@ -33,6 +33,8 @@ class MatchSettings:
     max_block_size: a blocking key value shared by more records than this does not block
         (a shared family phone or a junk value must not explode the pair count).
     em_max_iterations: bound on expectation-maximisation iterations per training session.
+    fragment_share: the share of entities (components, or candidates without one) that are a
+        piece of a person found in another entity; sets the prior of the scored pairs.
     """
 
     auto_merge: float = 0.99
@@ -41,6 +43,7 @@ class MatchSettings:
     u_max_pairs: int = 1_000_000
     max_block_size: int = 200
     em_max_iterations: int = 25
+    fragment_share: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("auto_merge", "review"):
@@ -55,6 +58,10 @@ class MatchSettings:
             raise MatchSettingsError(
                 f"{CONFIG_PATH}.review ({self.review}) must not exceed {CONFIG_PATH}.auto_merge ({self.auto_merge})"
             )
+        if isinstance(self.fragment_share, bool) or not isinstance(self.fragment_share, (int, float)) or not (
+            0 < self.fragment_share <= 1
+        ):
+            raise MatchSettingsError(f"{CONFIG_PATH}.fragment_share must be in (0, 1], got {self.fragment_share!r}")
         for name in ("seed", "u_max_pairs", "max_block_size", "em_max_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):

@@ -140,6 +140,7 @@ class Comparison:
     column: str
     levels: tuple[Level, ...]  # strongest first; a null level and an else level are added
     description: str
+    else_m: float | None = None  # starting m of `else` (default: what the levels leave of 1)
 
     @property
     def exact_gamma(self) -> int:
@@ -165,9 +166,10 @@ COMPARISONS: tuple[Comparison, ...] = (
     ), "first name: exact, Jaro-Winkler 0.92 / 0.80, an initial against a name"),
     Comparison("last_name", (
         Level("exact", _exact("last_name"), 0.88, 0.005, tf=True),
-        Level("jaro_winkler >= 0.92", _jw("last_name", 0.92), 0.06, 0.005),
-        Level("jaro_winkler >= 0.80", _jw("last_name", 0.80), 0.03, 0.02),
-    ), "last name: exact, Jaro-Winkler 0.92 / 0.80"),
+        # typos in surnames are rarer than similar surnames of different people: low starting m
+        Level("jaro_winkler >= 0.92", _jw("last_name", 0.92), 0.03, 0.005),
+        Level("jaro_winkler >= 0.80", _jw("last_name", 0.80), 0.015, 0.02),
+    ), "last name: exact, Jaro-Winkler 0.92 / 0.80", else_m=0.03),
     Comparison("email", (
         Level("exact", _exact("email"), 0.85, 1e-4),
         Level("same user name", "split_part(email_l, '@', 1) = split_part(email_r, '@', 1)", 0.05, 1e-4),
@@ -214,7 +216,7 @@ def _comparison_dict(comparison: Comparison) -> dict[str, Any]:
     levels.append({
         "sql_condition": "ELSE",
         "label_for_charts": "else",
-        "m_probability": max(0.01, 1.0 - sum(level.m for level in comparison.levels)),
+        "m_probability": comparison.else_m or max(0.01, 1.0 - sum(level.m for level in comparison.levels)),
         "u_probability": max(0.5, 1.0 - sum(level.u for level in comparison.levels)),
     })
     return {"output_column_name": column, "comparison_description": comparison.description, "comparison_levels": levels}
@@ -408,8 +410,8 @@ class TrainedModel:
     em_sessions: int
 
 
-def train(db_api: Any, settings: MatchSettings, *, input_rows: int, sample_rows: int, component_pairs: float) -> TrainedModel:
-    """u from the fixed sample, the prior from the components, m by EM on the training rules."""
+def train(db_api: Any, settings: MatchSettings, *, entities: int, sample_rows: int) -> TrainedModel:
+    """u from the fixed sample, the prior from the number of entities, m by EM on the training rules."""
     from splink import Linker
 
     model = splink_settings(settings)
@@ -419,7 +421,7 @@ def train(db_api: Any, settings: MatchSettings, *, input_rows: int, sample_rows:
         sample_linker.training.estimate_u_using_random_sampling(max_pairs=sample_rows * (sample_rows - 1) / 2 + 1)
         model = sample_linker.misc.save_model_to_json()
         sample_linker.table_management.invalidate_cache()  # the cache belongs to db_api: nothing may leak
-    prior = prior_from_components(input_rows, component_pairs)
+    prior = prior_from_entities(entities, settings.fragment_share)
     model["probability_two_random_records_match"] = prior
     linker = Linker(INPUT_TABLE, model, db_api, set_up_basic_logging=False)
     sessions = 0
@@ -434,7 +436,7 @@ def train(db_api: Any, settings: MatchSettings, *, input_rows: int, sample_rows:
             log.info("EM session on %s skipped, m probabilities kept: %s", rule, exc)
     trained = linker.misc.save_model_to_json()
     linker.table_management.invalidate_cache()
-    # EM re-estimates the prior of its blocked pairs only; the prior of all pairs stays the components' one
+    # EM re-estimates the prior of its blocked pairs only; the prior of the scored pairs stays ours
     trained["probability_two_random_records_match"] = prior
     return TrainedModel(_rounded(trained), prior, sample_rows, sessions)
 
@@ -453,29 +455,26 @@ def _rounded(model: dict[str, Any], digits: int = 10) -> dict[str, Any]:
     return model
 
 
-# Pairs inside deterministic components, as a share of all true pairs.
-COMPONENT_RECALL = 0.8
-
-
-def component_pairs_sql() -> str:
+def entities_sql() -> str:
+    """Entities: deterministic components, plus every candidate without one."""
     return (
-        f"select sum(n * (n - 1) / 2) as pairs from ("
-        f" select cast(count(*) as double precision) as n from {SCRATCH_SCHEMA}.{INPUT_TABLE}"
-        f" where component_id is not null group by component_id) as sizes"
+        f"select count(distinct component_id) + sum(case when component_id is null then 1 else 0 end) as n"
+        f" from {SCRATCH_SCHEMA}.{INPUT_TABLE}"
     )
 
 
-def prior_from_components(input_rows: int, component_pairs: float) -> float:
-    """P(two random candidates are the same person), from the pairs inside deterministic components.
+def prior_from_entities(entities: int, fragment_share: float) -> float:
+    """P(a scored pair is one person): the prior of the pairs the model scores.
 
-    Components are conservative (deterministic identifiers only), so their pairs are taken as
-    `COMPONENT_RECALL` of all true pairs. Bounded so that an input without components works.
+    Only pairs across entities (components, or candidates without one) are scored. If a share
+    f of the E entities are pieces of a person found in another entity, about f * E of the
+    E * (E - 1) / 2 entity pairs are true: prior = 2 f / (E - 1). Counting entities rather than
+    candidate pairs keeps the prior independent of how many candidates (attribute variants)
+    a component holds.
     """
-    if input_rows < 2:
-        return 1e-6
-    total = input_rows * (input_rows - 1) / 2
-    prior = component_pairs / COMPONENT_RECALL / total
-    return min(max(prior, 1.0 / total, 1e-9), 0.5)
+    if entities < 2:
+        return 0.5
+    return min(max(2.0 * fragment_share / (entities - 1), 1e-12), 0.5)
 
 
 def predict(db_api: Any, trained: TrainedModel, settings: MatchSettings, count_rows: Any) -> tuple[Any, int | None]:
