@@ -35,8 +35,10 @@ def automations(settings: Settings) -> tuple[list, list, list]:
     landing_jobs = {
         source: dg.define_asset_job(
             f"ingest_{source}",
-            selection=source_selection(source),
-            description=f"Load new files of the {source} landing folder and rebuild what depends on them.",
+            # raw + staging only: identity and profiles read every source's staging model, and
+            # are rebuilt by the platform job and by automation (they need all sources present)
+            selection=source_selection(source) & dg.AssetSelection.groups("ingest", "staging"),
+            description=f"Load new files of the {source} landing folder and rebuild its staging models.",
         )
         for source in LANDING_SOURCES
     }
