@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-DBT_PROJECT_FILE = Path(__file__).resolve().parent / "dbt_project.yml"
+from transform.project import ProjectConfigError, project_var
+
 HISTORY_TABLE = "identity.identity_health_history"
 HEALTH_KEYS = ("max_component_records", "max_merges_per_run", "max_merge_rate")
 
@@ -32,24 +32,22 @@ class HealthBounds:
 
     @classmethod
     def from_dbt_project(cls, path: Path | None = None) -> HealthBounds:
-        path = path or DBT_PROJECT_FILE
-        identity = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars", {}).get("identity", {})
-        health = identity.get("health")
-        if not isinstance(health, dict):
-            raise HealthConfigError(f"{path}: vars.identity.health must be a mapping of {', '.join(HEALTH_KEYS)}")
+        try:
+            health = project_var("identity.health", path)
+        except ProjectConfigError as exc:
+            raise HealthConfigError(str(exc)) from exc
         values = {}
         for key in HEALTH_KEYS:
             value = health.get(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise HealthConfigError(f"{path}: vars.identity.health.{key} must be a positive number, got {value!r}")
+                raise HealthConfigError(f"vars.identity.health.{key} must be a positive number, got {value!r}")
             values[key] = value
         return cls(int(values["max_component_records"]), int(values["max_merges_per_run"]), float(values["max_merge_rate"]))
 
 
 def limit_types(path: Path | None = None) -> dict[str, int]:
     """Identifier type -> max_per_customer, from vars.identity.identifier_types."""
-    identity = (yaml.safe_load((path or DBT_PROJECT_FILE).read_text(encoding="utf-8")) or {})["vars"]["identity"]
-    return {spec["type"]: int(spec["max_per_customer"]) for spec in identity["identifier_types"]
+    return {spec["type"]: int(spec["max_per_customer"]) for spec in project_var("identity", path)["identifier_types"]
             if spec.get("max_per_customer") is not None}
 
 

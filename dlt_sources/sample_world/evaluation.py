@@ -99,14 +99,14 @@ def without_unidentifiable_devices(truth: Mapping[str, str], record_identifiers:
     by_record: dict[str, list[tuple[str, str]]] = {}
     for ref, id_type, key in record_identifiers:
         by_record.setdefault(ref, []).append((id_type, key))
-    users: dict[str, set[str]] = {}
+    seen_with: dict[str, set[str]] = {}  # device key -> the user ids, emails, phones on its records
     for ids in by_record.values():
-        people = {k for t, k in ids if t == "user_id"} or {k for t, k in ids if t not in device_types}
-        if people:
-            for t, k in ids:
-                if t in device_types:
-                    users.setdefault(k, set()).update(people if len(people) == 1 else {min(people)})
-    identified = {device for device, people in users.items() if len({p for p in people if p.startswith("user_id:")}) <= 1}
+        others = {k for t, k in ids if t not in device_types}
+        for t, k in ids:
+            if others and t in device_types:
+                seen_with.setdefault(k, set()).update(others)
+    identified = {device for device, others in seen_with.items()
+                  if sum(1 for k in others if k.startswith("user_id:")) <= 1}
     adjusted = dict(truth)
     for ref, ids in by_record.items():
         if ref in adjusted and ids and all(t in device_types and k not in identified for t, k in ids):

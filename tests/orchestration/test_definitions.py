@@ -88,7 +88,11 @@ def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
         "staging/crm/stg_crm__contacts",
         "staging/crm/stg_crm__companies",
     }
-    # a pull rebuilds what depends on it: identity, its health, profiles
+    # a pull rebuilds what depends on it: identity, its health, profiles; profiles wait for
+    # the health asset, so its blocking checks stop them
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey(["identity", "identity_health"]) in graph.get(
+        dg.AssetKey(["profiles", "customer_traits"])).parent_keys
     assert {"identity/customer_records", "identity/identity_health", "profiles/customer_profiles"} <= crm_keys
     for source in ("events", "email", "support", "lists"):
         keys = defs.resolve_job_def(f"ingest_{source}").asset_layer.selected_asset_keys

@@ -12,9 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from transform.project import ProjectConfigError, project_var
 
-DBT_PROJECT_FILE = Path(__file__).resolve().parents[1] / "dbt_project.yml"
 CONFIG_PATH = "vars.identity.probabilistic"
 
 
@@ -81,18 +80,10 @@ class MatchSettings:
     @classmethod
     def from_dbt_project(cls, path: Path | str | None = None) -> MatchSettings:
         """The settings in dbt_project.yml (default: the project's own)."""
-        path = Path(path) if path is not None else DBT_PROJECT_FILE
         try:
-            project = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError as exc:
-            raise MatchSettingsError(f"no dbt project file at {path}") from exc
-        config: Any = project
-        for key in CONFIG_PATH.split("."):
-            if not isinstance(config, Mapping) or key not in config:
-                raise MatchSettingsError(f"{path} has no {CONFIG_PATH} section")
-            config = config[key]
-        if not isinstance(config, Mapping):
-            raise MatchSettingsError(f"{CONFIG_PATH} in {path} must be a mapping, got {config!r}")
+            config = project_var(CONFIG_PATH.removeprefix("vars."), path)
+        except ProjectConfigError as exc:
+            raise MatchSettingsError(str(exc)) from exc
         return cls.from_mapping(config)
 
 

@@ -88,9 +88,14 @@
 -#}
 {% macro source_or_empty(source_name, table_name, columns) -%}
     {%- set relation = source(source_name, table_name) -%}
-    {%- set existing = adapter.get_relation(relation.database, relation.schema, relation.identifier) if execute else none -%}
+    {{ select_or_empty(relation.database, relation.schema, relation.identifier, columns) }}
+{%- endmacro %}
+
+{#- `(select <columns> from <relation>)` when the relation exists, else an empty typed relation. -#}
+{% macro select_or_empty(database, schema, identifier, columns) -%}
+    {%- set existing = adapter.get_relation(database, schema, identifier) if execute else none -%}
     {%- if existing is not none -%}
-        (select {% for name in columns %}{{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} from {{ relation }})
+        (select {% for name in columns %}{{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} from {{ existing }})
     {%- else -%}
         (select {% for name, data_type in columns.items() %}cast(null as {{ cdp_type(data_type) }}) as {{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} where 1 = 0)
     {%- endif -%}
@@ -102,12 +107,7 @@
   not exist yet. Used for the identifier -> customer map that merge/split history compares to.
 -#}
 {% macro previous_state(model_name, columns) -%}
-    {%- set existing = adapter.get_relation(this.database, this.schema, model_name) if execute else none -%}
-    {%- if existing is not none -%}
-        (select {% for name in columns %}{{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} from {{ existing }})
-    {%- else -%}
-        (select {% for name, data_type in columns.items() %}cast(null as {{ cdp_type(data_type) }}) as {{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} where 1 = 0)
-    {%- endif -%}
+    {{ select_or_empty(this.database, this.schema, model_name, columns) }}
 {%- endmacro %}
 
 {#- This run's start (UTC) as a timestamp literal: every row a run writes carries the same time. -#}

@@ -8,7 +8,7 @@
 {%- endmacro %}
 
 {% macro default__json_text(expression, key) -%}
-    case when {{ expression }} ~ '^\s*[{]' then cast({{ expression }} as json) ->> '{{ key }}' end
+    case when {{ regex_matches(expression, '^\s*[{]') }} then cast({{ expression }} as json) ->> '{{ key }}' end
 {%- endmacro %}
 
 {#-

@@ -1,9 +1,11 @@
-{#-
+{#
   Every source record and the customer it belongs to: through its hub identifier, or through
   a probabilistic match for a record with no identifier. `customer_id` is null for records
   nobody can be traced to (a cash sale, an event carrying only junk ids); `resolution` says why.
--#}
-{%- set text = dbt.type_string() -%}
+  Built after identity_merge_history, which reads last run's version of this table.
+#}
+-- depends_on: {{ ref('identity_merge_history') }}
+{% set text = dbt.type_string() %}
 with all_records as (
 {%- for record in identity_record_sources() %}
     select

@@ -3,7 +3,7 @@
     unique_key='customer_id',
     incremental_strategy='delete+insert',
     full_refresh=false,
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
 ) }}
 {#-
   The customer-id registry: every customer id ever issued, kept across runs and full
@@ -56,7 +56,6 @@ prior as (
         cast(null as {{ cdp_type('timestamp') }}) as founder_observed_at,
         cast(null as {{ dbt.type_string() }}) as status,
         cast(null as {{ dbt.type_string() }}) as merged_into_customer_id,
-        cast(null as {{ dbt.type_string() }}) as previous_merged_into_customer_id,
         cast(null as {{ cdp_type('bigint') }}) as cluster_id,
         cast(null as {{ cdp_type('timestamp') }}) as issued_at,
         cast(null as {{ cdp_type('timestamp') }}) as status_changed_at,
@@ -149,7 +148,7 @@ carried as (
             when claims.customer_id is not null then cluster_survivor.customer_id
             else prior.merged_into_customer_id
         end as merged_into_customer_id,
-        prior.merged_into_customer_id as previous_merged_into_customer_id,
+        prior.merged_into_customer_id as previous_merged_into,
         coalesce(survivors.cluster_id, claims.cluster_id) as cluster_id,
         prior.issued_at,
         prior.status as previous_status,
@@ -171,7 +170,7 @@ changes as (
             when status = 'active' and previous_status = 'merged' then 'reactivated'
             when status = 'merged' and previous_status = 'active' then 'merged'
             when status = 'gone' and previous_status = 'active' then 'gone'
-            when status = 'merged' and merged_into_customer_id <> coalesce(previous_merged_into_customer_id, '') then 'repointed'
+            when status = 'merged' and merged_into_customer_id <> coalesce(previous_merged_into, '') then 'repointed'
             when status = 'active' and founder_key <> previous_founder_key then 'refounded'
         end as change
     from carried
@@ -184,7 +183,6 @@ final as (
         founder_observed_at,
         status,
         merged_into_customer_id,
-        previous_merged_into_customer_id,
         cluster_id,
         issued_at,
         case when change is null then status_changed_at else {{ now }} end as status_changed_at,
@@ -197,7 +195,6 @@ final as (
         founder_key,
         founder_observed_at,
         'active',
-        cast(null as {{ dbt.type_string() }}),
         cast(null as {{ dbt.type_string() }}),
         cluster_id,
         {{ now }},

@@ -2,15 +2,15 @@
     materialized='incremental',
     incremental_strategy='append',
     full_refresh=false,
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
 ) }}
 {#-
   Append-only history of merges and splits: old id, new id, why, the evidence, when.
   - merge: the old id was retired into the new one; evidence is a link joining identifiers
     the old customer held to the rest of the survivor's cluster.
   - split: identifiers the old customer held now belong to another customer (new or
-    reactivated); evidence is a dropped link between the two when merge protection cut it
-    (do-not-link, limits), else the links that held them together are no longer observed.
+    reactivated); evidence is a link refused between the two (do-not-link, limits), else the
+    links that held them together are no longer observed.
 -#}
 {%- set now = run_timestamp() -%}
 with registry as (
@@ -18,8 +18,14 @@ with registry as (
     where changed_in_run = '{{ invocation_id }}'
 ),
 
+{#- last run's node -> customer map: identifiers, and the `record:` nodes of records matched probabilistically -#}
 previous_map as (
-    select * from {{ previous_state('customer_identifiers', {'identifier_key': 'text', 'customer_id': 'text'}) }} as previous
+    select identifier_key, customer_id
+    from {{ previous_state('customer_identifiers', {'identifier_key': 'text', 'customer_id': 'text'}) }} as identifiers
+    union all
+    select 'record:' || record_ref, customer_id
+    from {{ previous_state('customer_records', {'record_ref': 'text', 'customer_id': 'text', 'resolution': 'text'}) }} as records
+    where resolution = 'probabilistic'
 ),
 
 current_map as (
@@ -69,22 +75,37 @@ moved as (
       and new_customer.last_change in ('issued', 'reactivated')
 ),
 
+{#- links refused in this run, with the customers their two ends belong to now -#}
+refused as (
+    select links.*, now_a.customer_id as customer_a, now_b.customer_id as customer_b
+    from links
+    inner join current_map as now_a on links.identifier_key_a = now_a.identifier_key
+    inner join current_map as now_b on links.identifier_key_b = now_b.identifier_key
+    where not links.is_used
+),
+
+split_pairs as (
+    select old_customer_id, new_customer_id, min(identifier_key) as example_key
+    from moved
+    group by old_customer_id, new_customer_id
+),
+
 splits as (
     select
-        moved.old_customer_id,
-        moved.new_customer_id,
+        split_pairs.old_customer_id,
+        split_pairs.new_customer_id,
         'split' as event_type,
-        count(distinct moved.identifier_key) as evidence_links,
+        count(refused.identifier_key_a) as evidence_links,
         coalesce(
-            min(links.drop_rule || ': ' || links.identifier_key_a || ' ~ ' || links.identifier_key_b),
-            'links between ' || min(moved.identifier_key) || ' and the rest of ' || moved.old_customer_id
+            min(refused.drop_rule || ': ' || refused.identifier_key_a || ' ~ ' || refused.identifier_key_b),
+            'links between ' || min(split_pairs.example_key) || ' and the rest of ' || split_pairs.old_customer_id
                 || ' are no longer observed'
         ) as evidence
-    from moved
-    left join links
-        on not links.is_used
-       and (links.identifier_key_a = moved.identifier_key or links.identifier_key_b = moved.identifier_key)
-    group by moved.old_customer_id, moved.new_customer_id
+    from split_pairs
+    left join refused
+        on (refused.customer_a = split_pairs.old_customer_id and refused.customer_b = split_pairs.new_customer_id)
+        or (refused.customer_a = split_pairs.new_customer_id and refused.customer_b = split_pairs.old_customer_id)
+    group by split_pairs.old_customer_id, split_pairs.new_customer_id
 ),
 
 events as (
