@@ -138,7 +138,8 @@ def _customer_of_records(con: duckdb.DuckDBPyConnection) -> dict[str, str | None
 
 
 @pytest.mark.xfail(strict=True, reason="open in issue 5: precision measured 0.990 (< 0.995) on the default world; "
-                   "recall 0.987 passes. The false pairs are not yet traced (Splink auto-merges or shared devices).")
+                   "recall 0.987 passes. Splink auto-merges are all true pairs; the false pairs come from the "
+                   "deterministic graph and are not yet traced.")
 def test_identity_clusters_match_the_ground_truth(platform_run) -> None:
     """Pairwise precision >= 0.995 and recall >= 0.97, typos and shared devices included.
 
