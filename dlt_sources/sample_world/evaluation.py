@@ -85,30 +85,35 @@ def pairwise_score(truth: Mapping[str, str], predicted: Mapping[str, str | None]
     return PairwiseScore(len(truth), pairs(by_person), pairs(by_customer), pairs(by_both))
 
 
-def without_unidentifiable_devices(truth: Mapping[str, str], record_identifiers: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+def as_the_records_show(truth: Mapping[str, str], record_identifiers: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     """The truth as far as the records can show it.
 
-    Events that carry only a device's ids, from a device that never identifies anyone (no
-    record carrying its anonymous or device id also carries a user id, email or phone) or that
-    identifies more than one user (a shared family tablet), hold no evidence of whose they are:
-    no method can tie them to one person. They are scored as the device's own "person", so the
-    scores measure what resolution could have found. `record_identifiers` is (record ref, identifier
-    type, identifier key) for every record, as in `identity.identity_identifiers`.
+    An event that carries only a device's ids (anonymous id, device id) holds no evidence of
+    whose it is beyond the device, so it is scored by what the device's other records show:
+
+    - the device's identifying records (those that also carry a user id, email, phone, ...)
+      belong to one person: that person, the device's known user. A housemate browsing
+      logged out on the owner's tablet leaves exactly the records the owner would; no method
+      can tell them apart, and they are scored as the owner's;
+    - they belong to several people (two users log in on a family tablet) or there are none
+      (a device that never identifies anyone): the device's own "person".
+
+    So the scores measure what resolution could have found. `record_identifiers` is (record
+    ref, identifier type, identifier key) for every record, as in `identity.identity_identifiers`.
     """
     device_types = {"anonymous_id", "device_id"}
     by_record: dict[str, list[tuple[str, str]]] = {}
     for ref, id_type, key in record_identifiers:
         by_record.setdefault(ref, []).append((id_type, key))
-    seen_with: dict[str, set[str]] = {}  # device key -> the user ids, emails, phones on its records
-    for ids in by_record.values():
-        others = {k for t, k in ids if t not in device_types}
-        for t, k in ids:
-            if others and t in device_types:
-                seen_with.setdefault(k, set()).update(others)
-    identified = {device for device, others in seen_with.items()
-                  if sum(1 for k in others if k.startswith("user_id:")) <= 1}
+    shown: dict[str, set[str]] = {}  # device key -> the people its identifying records belong to
+    for ref, ids in by_record.items():
+        if ref in truth and any(t not in device_types for t, _ in ids):
+            for t, k in ids:
+                if t in device_types:
+                    shown.setdefault(k, set()).add(truth[ref])
     adjusted = dict(truth)
     for ref, ids in by_record.items():
-        if ref in adjusted and ids and all(t in device_types and k not in identified for t, k in ids):
-            adjusted[ref] = "device:" + min(k for _, k in ids)
+        if ref in adjusted and ids and all(t in device_types for t, _ in ids):
+            people = set().union(*(shown.get(k, set()) for _, k in ids))
+            adjusted[ref] = people.pop() if len(people) == 1 else "device:" + min(k for _, k in ids)
     return adjusted

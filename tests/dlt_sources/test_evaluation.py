@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlt_sources.sample_world.evaluation import pairwise_score, without_unidentifiable_devices
+from dlt_sources.sample_world.evaluation import pairwise_score, as_the_records_show
 
 
 def test_pairwise_precision_and_recall() -> None:
@@ -16,16 +16,19 @@ def test_pairwise_precision_and_recall() -> None:
     assert pairwise_score({"x": "A", "y": "A"}, {"x": None, "y": None}).recall == 0.0
 
 
-def test_events_only_a_silent_or_shared_device_vouches_for_are_the_devices_own() -> None:
-    truth = {"e1": "A", "e2": "A", "e3": "A", "e4": "B", "e5": "B"}
+def test_device_only_events_are_scored_as_the_person_their_device_shows() -> None:
+    truth = {"e1": "A", "e2": "A", "e3": "A", "e4": "B", "e5": "C", "e6": "B", "e7": "H"}
     identifiers = [
         ("e1", "anonymous_id", "anonymous_id:d1"), ("e1", "user_id", "user_id:u1"),  # d1 identifies A
         ("e2", "anonymous_id", "anonymous_id:d1"),
+        ("e7", "anonymous_id", "anonymous_id:d1"),  # H browses logged out on A's tablet
         ("e3", "anonymous_id", "anonymous_id:d2"),                                    # d2 never identifies
         ("e4", "anonymous_id", "anonymous_id:d3"), ("e4", "user_id", "user_id:u2"),  # d3 shared by two users
-        ("e5", "anonymous_id", "anonymous_id:d3"), ("e5", "user_id", "user_id:u3"),
+        ("e5", "anonymous_id", "anonymous_id:d3"), ("e5", "email", "email:c@x.org"),
+        ("e6", "anonymous_id", "anonymous_id:d3"),
     ]
-    shared = [*identifiers, ("e6", "anonymous_id", "anonymous_id:d3")]
-    adjusted = without_unidentifiable_devices({**truth, "e6": "B"}, shared)
-    assert adjusted == {"e1": "A", "e2": "A", "e3": "device:anonymous_id:d2", "e4": "B", "e5": "B",
+    adjusted = as_the_records_show(truth, identifiers)
+    assert adjusted == {"e1": "A", "e2": "A", "e7": "A", "e3": "device:anonymous_id:d2", "e4": "B", "e5": "C",
                         "e6": "device:anonymous_id:d3"}
+    # records the truth does not name are left out, and the truth itself is not changed
+    assert truth["e7"] == "H" and "x" not in as_the_records_show(truth, [("x", "anonymous_id", "anonymous_id:d1")])
