@@ -16,6 +16,8 @@
     with `merged_into_customer_id` pointing at the survivor, and lookups by them keep working.
   - A retired customer whose founding identifier is in a cluster no active customer claims
     (its merge was undone) is reactivated with its old id.
+  - Only clusters holding a record count: an identifier detached by merge protection that
+    heads no record is no customer.
   - An unclaimed cluster gets a new id derived from its founding identifier (seen first, then
     highest priority, then by value): `cus_` + 16 hex of md5, so a rebuild from the same data
     issues the same ids.
@@ -25,11 +27,25 @@ with nodes as (
     select node_id, identifier_rank, first_observed_at from {{ ref('int_identity__nodes') }}
 ),
 
+hubs as (
+    select distinct hub_key from {{ ref('int_identity__record_identifiers') }}
+),
+
+{#- a cluster is a customer only if it holds a record: identifiers detached by merge
+    protection that head no record of their own stay out of the registry -#}
+clusters_with_records as (
+    select distinct resolved.cluster_id
+    from {{ ref('int_identity__resolved_nodes') }} as resolved
+    where resolved.identifier_type = 'record'
+       or resolved.identifier_key in (select hub_key from hubs)
+),
+
 resolved as (
     select resolved.cluster_id, resolved.identifier_key, nodes.identifier_rank, nodes.first_observed_at
     from {{ ref('int_identity__resolved_nodes') }} as resolved
     inner join nodes on resolved.node_id = nodes.node_id
     where resolved.identifier_type <> 'record'
+      and resolved.cluster_id in (select cluster_id from clusters_with_records)
 ),
 
 founders as (

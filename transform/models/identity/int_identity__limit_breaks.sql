@@ -2,8 +2,8 @@
   Limits broken through longer paths, found on the first components pass: a component holding
   more values of a one-per-customer type than allowed (two user ids joined through a chain of
   emails and phones), or both sides of a do-not-link pair. The value with the weaker evidence
-  (fewer records, then seen later, then by value) is detached: all its links are dropped, so it
-  and the records it heads form their own customer.
+  (fewer supporting records, see int_identity__nodes, then seen later, then by value) is
+  detached: all its links are dropped, so it and the records it heads form their own customer.
 -#}
 with nodes as (
     select * from {{ ref('int_identity__nodes') }}
@@ -23,7 +23,7 @@ limited as (
         {{ identity_type_limit('identifier_type') }} as type_limit,
         row_number() over (
             partition by component_id, identifier_type
-            order by record_count desc, first_observed_at, identifier_key
+            order by support_records desc, first_observed_at, identifier_key
         ) as value_rank
     from members
     where identifier_type in ({{ identity_limited_type_list() }})
@@ -38,8 +38,8 @@ over_limit as (
 do_not_link as (
     select
         case
-            when side_a.record_count > side_b.record_count then side_b.identifier_key
-            when side_a.record_count < side_b.record_count then side_a.identifier_key
+            when side_a.support_records > side_b.support_records then side_b.identifier_key
+            when side_a.support_records < side_b.support_records then side_a.identifier_key
             when side_a.first_observed_at > side_b.first_observed_at then side_a.identifier_key
             when side_a.first_observed_at < side_b.first_observed_at then side_b.identifier_key
             else side_b.identifier_key

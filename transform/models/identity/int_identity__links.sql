@@ -4,8 +4,8 @@
   - `shared_identifier`: one side is seen with too many persons (int_identity__shared_identifiers);
   - `do_not_link`: the pair is on the do-not-link list (seed identity_do_not_link);
   - `limit:<type>`: an identifier tied directly to more values of a one-per-customer type than
-    the type allows keeps its links to the best-evidenced values (most records, then first seen,
-    then value) and drops the others.
+    the type allows keeps its links to the best-evidenced values (most supporting records, see
+    int_identity__nodes, then first seen, then value) and drops the others.
   Limits broken only through longer paths are handled after the first components pass
   (int_identity__limit_breaks).
 -#}
@@ -40,7 +40,7 @@ links as (
 ),
 
 nodes as (
-    select identifier_key, identifier_type, record_count, first_observed_at
+    select identifier_key, identifier_type, support_records, first_observed_at
     from {{ ref('int_identity__nodes') }}
 ),
 
@@ -63,7 +63,7 @@ limited_neighbours as (
         {{ identity_type_limit('neighbour.identifier_type') }} as type_limit,
         row_number() over (
             partition by sides.identifier_key, neighbour.identifier_type
-            order by neighbour.record_count desc, neighbour.first_observed_at, neighbour.identifier_key
+            order by neighbour.support_records desc, neighbour.first_observed_at, neighbour.identifier_key
         ) as neighbour_rank
     from sides
     inner join nodes as neighbour on sides.neighbour_key = neighbour.identifier_key

@@ -3,9 +3,38 @@
   each record that has no such identifier but carries a name (a store order with only a name
   and postcode): those can only join a customer through a probabilistic match. Node ids are
   dense integers for the connected-components passes; they are not stable across runs (the
-  customer ids are).
+  customer ids are). `support_records` weighs the evidence behind an identifier when merge
+  protection must choose between values: the records of the identifiers it appears with (a
+  CRM contact whose email the person's orders and events also carry outweighs a duplicate
+  contact with a typo'd email that nothing else carries).
 -#}
-with identifiers as (
+with memberships as (
+    select record_ref, identifier_key, is_shared from {{ ref('int_identity__record_identifiers') }}
+),
+
+record_counts as (
+    select identifier_key, count(distinct record_ref) as record_count
+    from memberships
+    group by identifier_key
+),
+
+co_occurring as (
+    select distinct memberships.identifier_key, neighbours.identifier_key as neighbour_key
+    from memberships
+    inner join memberships as neighbours
+        on memberships.record_ref = neighbours.record_ref
+       and memberships.identifier_key <> neighbours.identifier_key
+    where not neighbours.is_shared
+),
+
+support as (
+    select co_occurring.identifier_key, sum(record_counts.record_count) as support_records
+    from co_occurring
+    inner join record_counts on co_occurring.neighbour_key = record_counts.identifier_key
+    group by co_occurring.identifier_key
+),
+
+identifiers as (
     select
         identifier_key,
         min(identifier_type) as identifier_type,
@@ -18,6 +47,12 @@ with identifiers as (
     group by identifier_key
 ),
 
+identifiers_with_support as (
+    select identifiers.*, identifiers.record_count + coalesce(support.support_records, 0) as support_records
+    from identifiers
+    left join support on identifiers.identifier_key = support.identifier_key
+),
+
 unidentified as (
     select
         'record:' || record_ref as identifier_key,
@@ -26,13 +61,14 @@ unidentified as (
         observed_at as first_observed_at,
         observed_at as last_observed_at,
         1 as record_count,
-        false as is_shared
+        false as is_shared,
+        1 as support_records
     from {{ ref('int_identity__record_attributes') }}
     where hub_key is null
 ),
 
 all_nodes as (
-    select * from identifiers
+    select * from identifiers_with_support
     union all
     select * from unidentified
 ),
