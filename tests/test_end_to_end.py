@@ -137,18 +137,17 @@ def _customer_of_records(con: duckdb.DuckDBPyConnection) -> dict[str, str | None
     return dict(con.execute("select record_ref, customer_id from identity.customer_records").fetchall())
 
 
-@pytest.mark.xfail(strict=True, reason="open in issue 5: precision measured 0.990 (< 0.995) on the default world; "
-                   "recall 0.987 passes. Splink auto-merges are all true pairs; the false pairs come from the "
-                   "deterministic graph and are not yet traced.")
 def test_identity_clusters_match_the_ground_truth(platform_run) -> None:
     """Pairwise precision >= 0.995 and recall >= 0.97, typos and shared devices included.
 
-    Recall is measured on the truth the records can show: events of a device that never
-    identifies anyone carry no evidence of whose they are (see
-    dlt_sources/sample_world/evaluation.py); the raw figure is reported too.
+    Measured on the truth the records can show (dlt_sources/sample_world/evaluation.py): an
+    event carrying only device ids is scored as its device's known user, or as the device's
+    own when the device never identifies anyone or identifies several people. The raw figure
+    is printed too: its precision is lower only by a housemate's logged-out events on an
+    owner's device (0.990 on the default world), which carry nothing of the housemate's.
     """
     from dlt_sources.sample_world.evaluation import (
-        bad_record_keys, pairwise_score, read_truth, without_unidentifiable_devices)
+        as_the_records_show, bad_record_keys, pairwise_score, read_truth)
 
     settings, _ = platform_run
     ground_truth = settings.world_dir / "ground_truth"
@@ -160,10 +159,17 @@ def test_identity_clusters_match_the_ground_truth(platform_run) -> None:
         ).fetchall()
     assert set(truth) <= set(predicted), "every good source record appears in customer_records"
     raw = pairwise_score(truth, predicted)
-    score = pairwise_score(without_unidentifiable_devices(truth, identifiers), predicted)
+    score = pairwise_score(as_the_records_show(truth, identifiers), predicted)
     print(f"\nidentity vs ground truth: {score}\nraw (all true pairs): {raw}")
     assert score.precision >= 0.995, score
     assert score.recall >= 0.97, score
+    # the raw figure falls short only on the planted shared devices: off them it holds as is
+    with (ground_truth / "shared_devices.csv").open(newline="") as handle:
+        shared = {value.lower() for row in csv.DictReader(handle) for value in (row["anonymous_id"], row["device_id"])
+                  if value}
+    on_shared = {ref for ref, _, key in identifiers if key.split(":", 1)[1] in shared}
+    off_shared = pairwise_score({ref: person for ref, person in truth.items() if ref not in on_shared}, predicted)
+    assert off_shared.precision >= 0.995, off_shared
 
 
 def test_shared_devices_stop_linking_and_crm_duplicates_stay_apart(platform_run) -> None:
@@ -193,7 +199,8 @@ def test_shared_devices_stop_linking_and_crm_duplicates_stay_apart(platform_run)
     assert over == 0
 
 
-def _dbt_identity(settings: Settings, warehouse: Path, target: Path, *args: str) -> None:
+def _dbt_identity(settings: Settings, warehouse: Path, target: Path, *args: str,
+                  select: str = "path:models/identity path:seeds/identity") -> None:
     import os
     import subprocess
 
@@ -202,7 +209,7 @@ def _dbt_identity(settings: Settings, warehouse: Path, target: Path, *args: str)
     env = {**os.environ, **settings.dbt_env(), "CDP_WAREHOUSE_PATH": str(warehouse)}
     result = subprocess.run(
         ["dbt", "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--select", "path:models/identity path:seeds/identity", *args],
+         "--target-path", str(target), "--select", select, *args],
         env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:]
@@ -284,3 +291,45 @@ def test_customer_ids_survive_a_full_rebuild_and_a_merge_is_reversible(platform_
         statuses = dict(con.execute("select customer_id, status from identity.identity_customers"
                                     " where customer_id in (?, ?)", [left_customer, right_customer]).fetchall())
         assert statuses == {left_customer: "active", right_customer: "active"}
+
+
+def test_staged_lists_the_columns_of_the_built_staging_models(platform_run) -> None:
+    """macros/staged.sql stands in for an unbuilt staging model with these columns: they must not drift."""
+    import re
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    text = (DBT_PROJECT_DIR / "macros" / "staged.sql").read_text()
+    listed = {model: re.findall(r"'(\w+)': '(\w+)'", body)
+              for model, body in re.findall(r"'(stg_\w+)': \{(.*?)\}", text, re.S)}
+    logical = {"VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "timestamp", "BIGINT": "bigint", "BOOLEAN": "boolean",
+               "DATE": "date", "DECIMAL(18,4)": "numeric", "DOUBLE": "double"}
+    settings, _ = platform_run
+    assert len(listed) == 8
+    with connect(settings) as con:
+        for model, columns in listed.items():
+            built = [(name, logical.get(data_type, data_type)) for name, data_type in con.execute(
+                "select column_name, data_type from information_schema.columns where table_schema = 'staging'"
+                " and table_name = ? order by ordinal_position", [model]).fetchall()]
+            assert columns == built, model
+
+
+def test_identity_and_profiles_resolve_the_sources_that_are_built(platform_run, tmp_path: Path) -> None:
+    """A deployment without a help desk: no support staging model. Identity and profiles still build."""
+    import shutil
+
+    settings, _ = platform_run
+    warehouse = tmp_path / "copy.duckdb"
+    shutil.copy(settings.warehouse_path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        kind = con.execute("select table_type from information_schema.tables where table_schema = 'staging'"
+                           " and table_name = 'stg_support__tickets'").fetchone()[0]
+        con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} staging.stg_support__tickets")
+        before = dict(con.execute("select source_name, count(*) from identity.customer_records group by 1").fetchall())
+    _dbt_identity(settings, warehouse, tmp_path / "dbt_target",
+                  select="path:models/identity path:seeds/identity path:models/profiles")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        after = dict(con.execute("select source_name, count(*) from identity.customer_records group by 1").fetchall())
+        open_tickets = con.execute("select sum(open_support_tickets) from profiles.customer_traits").fetchone()[0]
+    assert before.pop("support") > 0 and after == before
+    assert open_tickets == 0

@@ -12,7 +12,7 @@ with all_records as (
         '{{ record.source }}' as source_name,
         '{{ record.table }}' as table_name,
         cast({{ record.key }} as {{ text }}) as record_key
-    from {{ ref(record.model) }}
+    from {{ staged(record.model) }}
     {%- if record.get('where') %}
     where {{ record.where }}
     {%- endif %}

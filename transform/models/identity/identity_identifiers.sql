@@ -17,7 +17,7 @@ with observed as (
         '{{ identifier_type }}' as identifier_type,
         trim(cast({{ expression }} as {{ dbt.type_string() }})) as identifier_value,
         cast({{ record.at }} as {{ cdp_type('timestamp') }}) as observed_at
-    from {{ ref(record.model) }}
+    from {{ staged(record.model) }}
     where {{ expression }} is not null{% if record.get('where') %} and {{ record.where }}{% endif %}
     union all
 {%- endfor %}
@@ -30,7 +30,7 @@ with observed as (
         'external_id' as identifier_type,
         external_ids.system || ':' || trim(external_ids.external_id) as identifier_value,
         cast(null as {{ cdp_type('timestamp') }}) as observed_at
-    from {{ ref('stg_lists__list_member_external_ids') }} as external_ids
+    from {{ staged('stg_lists__list_member_external_ids') }} as external_ids
     where external_ids.external_id is not null
 ),
 

@@ -13,7 +13,7 @@ with stated as (
         cast(null as {{ text }}) as state, cast(null as {{ text }}) as postcode,
         cast(null as {{ text }}) as country_code,
         occurred_at as observed_at
-    from {{ ref('stg_events__events') }}
+    from {{ staged('stg_events__events') }}
     where event_type = 'identify' and coalesce(first_name, last_name, email, phone) is not null
     union all
     select
@@ -21,7 +21,7 @@ with stated as (
         first_name, last_name, email, phone, cast(null as date),
         cast(null as {{ text }}), city, state, postcode, country_code,
         coalesce(updated_at, created_at)
-    from {{ ref('stg_crm__contacts') }}
+    from {{ staged('stg_crm__contacts') }}
     where is_archived is not true
     union all
     select
@@ -29,14 +29,14 @@ with stated as (
         first_name, last_name, email, phone, cast(null as date),
         cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), postcode, country_code,
         coalesce(updated_at, enrolled_at)
-    from {{ ref('stg_commerce__customers') }}
+    from {{ staged('stg_commerce__customers') }}
     union all
     select
         'commerce', 'orders', order_id,
         first_name, last_name, email, cast(null as {{ text }}), cast(null as date),
         cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), postcode, cast(null as {{ text }}),
         ordered_at
-    from {{ ref('stg_commerce__orders') }}
+    from {{ staged('stg_commerce__orders') }}
     where coalesce(first_name, last_name, email) is not null
     union all
     select
@@ -47,14 +47,14 @@ with stated as (
         cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}), cast(null as {{ text }}),
         cast(null as {{ text }}),
         updated_at
-    from {{ ref('stg_support__tickets') }}
+    from {{ staged('stg_support__tickets') }}
     union all
     select
         'lists', 'list_members', member_key,
         first_name, last_name, email, phone, date_of_birth,
         street_address, city, state, postcode, country_code,
         cast(null as {{ cdp_type('timestamp') }})
-    from {{ ref('stg_lists__list_members') }}
+    from {{ staged('stg_lists__list_members') }}
 ),
 
 hubs as (

@@ -51,7 +51,7 @@ tickets as (
             partition by tickets.ticket_id
             order by case when tickets.updated_at is null then 1 else 0 end, tickets.updated_at desc, tickets.load_id desc
         ) as snapshot_rank
-    from {{ ref('stg_support__tickets') }} as tickets
+    from {{ staged('stg_support__tickets') }} as tickets
     inner join {{ ref('customer_records') }} as records
         on records.source_name = 'support'
        and records.table_name = 'tickets'
@@ -83,7 +83,7 @@ crm as (
                     coalesce(contacts.updated_at, contacts.created_at) desc,
                     contacts.contact_id desc
             ) as contact_rank
-        from {{ ref('stg_crm__contacts') }} as contacts
+        from {{ staged('stg_crm__contacts') }} as contacts
         inner join {{ ref('customer_records') }} as records
             on records.source_name = 'crm'
            and records.table_name = 'contacts'

@@ -17,7 +17,7 @@ with stated as (
         {% for attribute in attributes -%}
         {%- if attribute == 'email' %}email{% elif attribute == 'date_of_birth' %}cast(null as date){% else %}cast(null as {{ text }}){% endif %}, {% endfor %}
         occurred_at
-    from {{ ref('stg_email__email_events') }}
+    from {{ staged('stg_email__email_events') }}
     where email is not null
 ),
 

@@ -18,13 +18,13 @@ with signals as (
         case when consent_advertising then 'opt_in' else 'opt_out' end as signal_type,
         consent_advertising as granted,
         occurred_at as signal_at
-    from {{ ref('stg_events__events') }}
+    from {{ staged('stg_events__events') }}
     where consent_advertising is not null
     union all
     select
         'crm', 'contacts', contact_id, 'email', 'opt_out', false,
         coalesce(updated_at, created_at)
-    from {{ ref('stg_crm__contacts') }}
+    from {{ staged('stg_crm__contacts') }}
     where has_opted_out_of_email
     union all
     select
@@ -32,7 +32,7 @@ with signals as (
         case when event_type = 'unsubscribed' then 'opt_out' else 'hard_bounce' end,
         false,
         occurred_at
-    from {{ ref('stg_email__email_events') }}
+    from {{ staged('stg_email__email_events') }}
     where event_type = 'unsubscribed' or (event_type = 'bounced' and bounce_type = 'hard')
     {%- for channel in channels %}
     union all
@@ -41,7 +41,7 @@ with signals as (
         case when {{ consent_answer(json_text('consent_json', channel)) }} then 'opt_in' else 'opt_out' end,
         {{ consent_answer(json_text('consent_json', channel)) }},
         cast(null as {{ ts }})
-    from {{ ref('stg_lists__list_members') }}
+    from {{ staged('stg_lists__list_members') }}
     where {{ consent_answer(json_text('consent_json', channel)) }} is not null
     {%- endfor %}
 ),

@@ -13,7 +13,7 @@ with events as (
         coalesce(email_events.campaign_id, email_events.email_event_key) as message_key,
         email_events.event_type,
         email_events.occurred_at
-    from {{ ref('stg_email__email_events') }} as email_events
+    from {{ staged('stg_email__email_events') }} as email_events
     inner join {{ ref('customer_records') }} as records
         on records.source_name = 'email'
        and records.table_name = 'email_events'

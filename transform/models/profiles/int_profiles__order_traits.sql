@@ -17,7 +17,7 @@ with orders as (
         orders.total_amount,
         orders.total_amount * {{ usd_rate('orders.currency') }} as total_amount_usd,
         orders.ordered_at
-    from {{ ref('stg_commerce__orders') }} as orders
+    from {{ staged('stg_commerce__orders') }} as orders
     inner join {{ ref('customer_records') }} as records
         on records.source_name = 'commerce'
        and records.table_name = 'orders'

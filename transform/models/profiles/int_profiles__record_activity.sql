@@ -12,33 +12,33 @@ with activity as (
         'events' as source_name, 'events' as table_name, event_key as record_key,
         case when device_type is not null or event_type = 'screen' then 'app' else 'web' end as channel,
         occurred_at as first_at, occurred_at as last_at
-    from {{ ref('stg_events__events') }}
+    from {{ staged('stg_events__events') }}
     union all
     select
         'crm', 'contacts', contact_id, 'crm',
         coalesce(created_at, updated_at), coalesce(updated_at, created_at)
-    from {{ ref('stg_crm__contacts') }}
+    from {{ staged('stg_crm__contacts') }}
     union all
     select
         'commerce', 'customers', loyalty_id, 'pos',
         coalesce(enrolled_at, updated_at), coalesce(enrolled_at, updated_at)
-    from {{ ref('stg_commerce__customers') }}
+    from {{ staged('stg_commerce__customers') }}
     union all
     select
         'commerce', 'orders', order_id, case when channel = 'web' then 'web' else 'pos' end,
         ordered_at, ordered_at
-    from {{ ref('stg_commerce__orders') }}
+    from {{ staged('stg_commerce__orders') }}
     union all
     select 'email', 'email_events', email_event_key, 'email', occurred_at, occurred_at
-    from {{ ref('stg_email__email_events') }}
+    from {{ staged('stg_email__email_events') }}
     union all
     select
         'support', 'tickets', ticket_id, 'support',
         coalesce(created_at, updated_at), coalesce(updated_at, created_at)
-    from {{ ref('stg_support__tickets') }}
+    from {{ staged('stg_support__tickets') }}
     union all
     select 'lists', 'list_members', member_key, 'lists', cast(null as {{ ts }}), cast(null as {{ ts }})
-    from {{ ref('stg_lists__list_members') }}
+    from {{ staged('stg_lists__list_members') }}
 ),
 
 records as (
