@@ -66,7 +66,7 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, fl
 def resolve(settings: Settings, work: Path, label: str) -> list[tuple[str, float, float]]:
     """The three steps once; prints and returns (step, seconds, peak MiB)."""
     env = {**os.environ, **settings.dbt_env()}
-    dbt = [str(DBT), "run", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    dbt = [str(DBT), "build", "--exclude", "resource_type:test", "resource_type:unit_test", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
            "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
     steps = [
         ("dbt: identifiers .. match candidates", dbt + ["--select", *BEFORE_MATCHING]),

@@ -333,3 +333,36 @@ def test_identity_and_profiles_resolve_the_sources_that_are_built(platform_run, 
         open_tickets = con.execute("select sum(open_support_tickets) from profiles.customer_traits").fetchone()[0]
     assert before.pop("support") > 0 and after == before
     assert open_tickets == 0
+
+
+def test_a_failing_blocking_health_check_stops_profiles(platform_run, tmp_path: Path) -> None:
+    """The graph looks broken (one customer holding every event): identity_health's blocking
+    check fails and Dagster skips the profiles models in the same run, so nothing downstream
+    is built from the broken graph."""
+    import shutil
+    from dataclasses import replace
+
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET
+    from orchestration.identity import HEALTH
+
+    settings, _ = platform_run
+    broken = replace(settings, home=tmp_path, warehouse_path=tmp_path / "cdp.duckdb")
+    shutil.copy(settings.warehouse_path, broken.warehouse_path)
+    with duckdb.connect(str(broken.warehouse_path)) as con:
+        con.execute("drop schema profiles cascade")
+        con.execute("update identity.customer_records set customer_id = (select min(customer_id)"
+                    " from identity.identity_customers where status = 'active') where source_name = 'events'")
+    defs = build_definitions(broken)
+    profile_keys = [key for key in defs.resolve_all_asset_keys() if key.path[0] == "profiles"]
+    assert len(profile_keys) >= 3
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET,
+                                    asset_selection=[HEALTH, *profile_keys])
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["largest_component_within_bound"] is False
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert HEALTH in materialized and not materialized & set(profile_keys)
+    with duckdb.connect(str(broken.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.schemata where schema_name = 'profiles'"
+                           ).fetchone()[0] == 0
