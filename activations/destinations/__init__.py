@@ -1,0 +1,1 @@
+"""Destination clients: each sends batches of changes and answers per record (see activations/engine.py)."""

@@ -1,0 +1,42 @@
+"""Files: each batch of changes written as a CSV or Parquet file in a folder.
+
+`<folder>/<audience>/<batch id>.<upsert|remove>.<csv|parquet>` with one row per customer: the
+customer id, the operation (`add`, `update`, `remove`) and the fields. A batch sent again (a
+sync resumed after a crash) rewrites the same file, so nothing is written twice. Files appear
+whole or not at all: each is written beside its final name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from activations.engine import Change, RecordResult
+
+FORMATS = ("csv", "parquet")
+
+
+class FileDestination:
+    def __init__(self, name: str, folder: Path | str, *, file_format: str = "csv", batch_size: int = 100_000) -> None:
+        if file_format not in FORMATS:
+            raise ValueError(f"destination {name!r}: file format must be one of {', '.join(FORMATS)}, got {file_format!r}")
+        self.name = name
+        self.folder = Path(folder)
+        self.file_format = file_format
+        self.batch_size = batch_size
+
+    def send(self, audience: str, operation: str, changes: Sequence[Change], idempotency_key: str) -> list[RecordResult]:
+        rows = [{"customer_id": c.customer_id, "operation": c.operation, **c.fields} for c in changes]
+        frame = pd.DataFrame(rows)
+        target = self.folder / audience / f"{idempotency_key}.{operation}.{self.file_format}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        if self.file_format == "csv":
+            frame.to_csv(partial, index=False)
+        else:
+            frame.to_parquet(partial, index=False)
+        os.replace(partial, target)
+        return [RecordResult(c.customer_id, True) for c in changes]
