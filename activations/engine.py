@@ -382,16 +382,17 @@ class SyncEngine:
             f" order by created_at, batch_id", (self.destination.name, audience))
         for row in frame.itertuples():
             changes = [Change(**item) for item in json.loads(row.changes)]
-            attempts = dict(zip(*self._pending_attempts(row.batch_id)))
+            attempts = self._previous_attempts(row.batch_id)
             operation = "remove" if changes and changes[0].operation == "remove" else "upsert"
             results = self._deliver(audience, operation, changes, row.batch_id, report)
             self._apply(row.sync_run_id, audience, row.batch_id, changes, attempts, results, report)
             report.recovered_batches += 1
 
-    def _pending_attempts(self, key: str) -> tuple[list[str], list[int]]:
+    def _previous_attempts(self, key: str) -> dict[str, int]:
+        """customer id -> failed attempts before the pending one of an interrupted batch."""
         frame = self.warehouse.query(f"select customer_id, attempt from {LEDGER} where batch_id = ? and status = 'pending'",
                                      (key,))
-        return list(frame["customer_id"]), [int(a) - 1 for a in frame["attempt"]]
+        return {customer_id: int(attempt) - 1 for customer_id, attempt in zip(frame["customer_id"], frame["attempt"])}
 
     def _ledger_rows(self, run_id: str, audience: str, key: str, changes: Sequence[Change], status: str | None,
                      attempts: Mapping[str, int], outcome: Mapping[str, RecordResult], now: datetime) -> pd.DataFrame:

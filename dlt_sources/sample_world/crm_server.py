@@ -567,6 +567,8 @@ class RateLimiter:
     """A rolling window of `max_requests` per `per_seconds`."""
 
     def __init__(self, max_requests: int, per_seconds: float) -> None:
+        if max_requests < 1 or per_seconds <= 0:
+            raise ValueError(f"a rate limit needs max_requests >= 1 and per_seconds > 0, got {max_requests}, {per_seconds}")
         self.max_requests = max_requests
         self.per_seconds = per_seconds
         self._times: deque[float] = deque()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from activations.sandbox import AdsServer, EspServer, WebhookServer
-from activations.sandbox.base import SandboxServer
-from activations.sandbox.webhook import sign
+from dlt_sources.sample_world.sandbox import AdsServer, EspServer, WebhookServer
+from dlt_sources.sample_world.sandbox.base import SandboxServer
+from dlt_sources.sample_world.sandbox.webhook import sign
 
 TOKEN = "sandbox-token"
 SECRET = "webhook-secret"

@@ -9,13 +9,7 @@
   contact with a typo'd email that nothing else carries).
 -#}
 with memberships as (
-    select record_ref, identifier_key, is_shared from {{ ref('int_identity__record_identifiers') }}
-),
-
-record_counts as (
-    select identifier_key, count(distinct record_ref) as record_count
-    from memberships
-    group by identifier_key
+    select * from {{ ref('int_identity__record_identifiers') }}
 ),
 
 co_occurring as (
@@ -27,13 +21,6 @@ co_occurring as (
     where not neighbours.is_shared
 ),
 
-support as (
-    select co_occurring.identifier_key, sum(record_counts.record_count) as support_records
-    from co_occurring
-    inner join record_counts on co_occurring.neighbour_key = record_counts.identifier_key
-    group by co_occurring.identifier_key
-),
-
 identifiers as (
     select
         identifier_key,
@@ -43,8 +30,15 @@ identifiers as (
         max(observed_at) as last_observed_at,
         count(distinct record_ref) as record_count,
         max(case when is_shared then 1 else 0 end) = 1 as is_shared
-    from {{ ref('int_identity__record_identifiers') }}
+    from memberships
     group by identifier_key
+),
+
+support as (
+    select co_occurring.identifier_key, sum(identifiers.record_count) as support_records
+    from co_occurring
+    inner join identifiers on co_occurring.neighbour_key = identifiers.identifier_key
+    group by co_occurring.identifier_key
 ),
 
 identifiers_with_support as (

@@ -10,7 +10,7 @@ current Unix time in seconds in `X-CDP-Timestamp` and
 bytes sent. The receiver answers 401 when either header is missing or malformed, the signature
 does not match, or the timestamp is more than `tolerance` (300) seconds from its clock (a
 captured delivery cannot be replayed later). The signature covers the timestamp, so both are
-checked together. See `activations.sandbox.base` for rate limits, faults, idempotency keys
+checked together. See `dlt_sources.sample_world.sandbox.base` for rate limits, faults, idempotency keys
 (a redelivery under a key already accepted is not stored twice) and the request log.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from activations.sandbox.base import LOGGED_HEADERS, ApiError, Request, SandboxServer
+from dlt_sources.sample_world.sandbox.base import LOGGED_HEADERS, ApiError, Request, SandboxServer
 
 TIMESTAMP_HEADER = "X-CDP-Timestamp"
 SIGNATURE_HEADER = "X-CDP-Signature"

@@ -19,7 +19,7 @@ Lists belong to the server's Python API (`create_list`), members to the HTTP API
 A member's `id` is Mailchimp's subscriber hash, the MD5 of the lower-cased email. Re-adding an
 archived member makes it active again (with its old merge fields) and counts as new. Updates
 merge the given merge fields into the member's. Every call needs `Authorization: Bearer <token>`
-(401 otherwise); errors are `{"status", "title", "detail"}`; see `activations.sandbox.base` for
+(401 otherwise); errors are `{"status", "title", "detail"}`; see `dlt_sources.sample_world.sandbox.base` for
 rate limits, faults, idempotency keys and the request log.
 """
 
@@ -33,7 +33,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from activations.sandbox.base import ApiError, BearerAuthServer, Request
+from dlt_sources.sample_world.sandbox.base import ApiError, BearerAuthServer, Request
 
 BATCH_MAX = 500
 PAGE_COUNT_MAX = 1000

@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -34,6 +33,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from dlt_sources.sample_world.crm_server import RateLimiter
 
 # Request headers kept in the log (the Authorization header is not: it holds a secret).
 LOGGED_HEADERS = ("Content-Type", "User-Agent", "Idempotency-Key")
@@ -109,29 +110,6 @@ class RequestLog:
         """Iterates over a snapshot, so requests arriving meanwhile do not disturb the loop."""
         with self._lock:
             return iter(list(self._entries))
-
-
-class RateLimiter:
-    """A rolling window of `max_requests` per `per_seconds`."""
-
-    def __init__(self, max_requests: int, per_seconds: float) -> None:
-        if max_requests < 1 or per_seconds <= 0:
-            raise ValueError(f"a rate limit needs max_requests >= 1 and per_seconds > 0, got {max_requests}, {per_seconds}")
-        self.max_requests = max_requests
-        self.per_seconds = per_seconds
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def retry_after(self) -> float:
-        """0 if the request may go ahead (and counts it), else seconds to wait."""
-        with self._lock:
-            now = time.monotonic()
-            while self._times and now - self._times[0] >= self.per_seconds:
-                self._times.popleft()
-            if len(self._times) < self.max_requests:
-                self._times.append(now)
-                return 0.0
-            return self.per_seconds - (now - self._times[0])
 
 
 @dataclass

@@ -20,7 +20,7 @@ The audience stores each row as a tuple in the canonical schema order (email, ph
 missing identifier. Adding a stored row again changes nothing; a removal takes out every stored
 row that shares one of its identifiers (platforms match users on any identifier). Every call
 needs `Authorization: Bearer <token>` (401 otherwise); errors are Google's
-`{"error": {"code", "message", "status"}}`; see `activations.sandbox.base` for rate limits,
+`{"error": {"code", "message", "status"}}`; see `dlt_sources.sample_world.sandbox.base` for rate limits,
 faults, idempotency keys and the request log.
 """
 
@@ -31,7 +31,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from activations.sandbox.base import ApiError, BearerAuthServer, Request
+from dlt_sources.sample_world.sandbox.base import ApiError, BearerAuthServer, Request
 
 IDENTIFIERS = ("EMAIL_SHA256", "PHONE_SHA256")  # the canonical order of a stored row
 ROWS_MAX = 10_000
