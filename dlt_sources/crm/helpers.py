@@ -33,62 +33,82 @@ class HubSpotSearchPaginator(BasePaginator):
 
     HubSpot refuses to page a search past 10,000 results. Before reaching that ceiling the
     paginator restarts the search with the filter moved up to the last cursor value seen, so a
-    first load of any size completes. Records sharing that exact timestamp may be read twice;
-    the merge on `id` keeps one.
+    first load of any size completes. When more records than that share one timestamp (a bulk
+    import), it reads that timestamp on its own: `cursor EQ T` sorted by `hs_object_id`,
+    restarting past the last id seen, then carries on with `cursor GT T`. Records at a restart
+    boundary may be read twice; the merge on `id` keeps one.
     """
+
+    ID_PROPERTY = "hs_object_id"
 
     def __init__(self, cursor_property: str, ceiling: int = SEARCH_RESULT_CEILING) -> None:
         super().__init__()
         self.cursor_property = cursor_property
         self.ceiling = ceiling
+        self._reset()
+
+    def _reset(self) -> None:
         self._after: str | None = None
-        self._restart_from: str | None = None
-        self._last_restart: str | None = None
+        # the cursor's bound after a restart: ("GTE", T), ("EQ", T) while reading a tie by id, ("GT", T) past it
+        self._bound: tuple[str, str] | None = None
+        self._tie_after_id = 0
+        self._changed = False
+        self._groups: list[dict[str, Any]] | None = None  # the request's own filter groups
 
     def init_request(self, request: Request) -> None:
-        self._after = None
-        self._restart_from = None
-        self._last_restart = None
+        self._reset()
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         body = response.json()
         next_after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        tied = self._bound is not None and self._bound[0] == "EQ"
         if next_after is None:
-            self._has_next_page = False
+            if tied:  # every record at the tied timestamp is read: go on past it
+                self._bound, self._after, self._changed = ("GT", self._bound[1]), None, True
+            else:
+                self._has_next_page = False
             return
         page_size = len(data or []) or SEARCH_PAGE_SIZE
-        if int(next_after) + page_size > self.ceiling:
-            last_seen = (data or [{}])[-1].get("properties", {}).get(self.cursor_property)
-            if last_seen is None:
-                raise CrmSearchError(
-                    f"search reached {self.ceiling} results but the last record has no {self.cursor_property!r}"
-                )
-            restart = to_epoch_millis(last_seen)
-            if restart == self._last_restart:
-                raise CrmSearchError(
-                    f"more than {self.ceiling} CRM records share {self.cursor_property} = {last_seen}; "
-                    "the search API cannot page past them"
-                )
-            self._restart_from = restart
-            self._after = None
-        else:
+        if int(next_after) + page_size <= self.ceiling:
             self._after = str(next_after)
+            return
+        last = (data or [{}])[-1]
+        self._after, self._changed = None, True
+        if tied:
+            self._tie_after_id = int(last.get("id") or last.get("properties", {})[self.ID_PROPERTY])
+            return
+        last_seen = last.get("properties", {}).get(self.cursor_property)
+        if last_seen is None:
+            raise CrmSearchError(
+                f"search reached {self.ceiling} results but the last record has no {self.cursor_property!r}"
+            )
+        restart = to_epoch_millis(last_seen)
+        if self._bound == ("GTE", restart):
+            # a whole search's worth of records share this timestamp: read it on its own, by id
+            self._bound, self._tie_after_id = ("EQ", restart), 0
+        else:
+            self._bound = ("GTE", restart)
+
+    def _filters(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        assert self._bound is not None
+        operator, value = self._bound
+        kept = [
+            f for f in filters if not (f.get("propertyName") == self.cursor_property and f.get("operator") in ("GT", "GTE"))
+        ]
+        kept.append({"propertyName": self.cursor_property, "operator": operator, "value": value})
+        if operator == "EQ":
+            kept.append({"propertyName": self.ID_PROPERTY, "operator": "GT", "value": str(self._tie_after_id)})
+        return kept
 
     def update_request(self, request: Request) -> None:
         body = dict(request.json or {})
-        if self._restart_from is not None:
-            groups = []
-            for group in body.get("filterGroups", []):
-                filters = [
-                    {**f, "value": self._restart_from}
-                    if f.get("propertyName") == self.cursor_property and f.get("operator") in ("GT", "GTE")
-                    else f
-                    for f in group.get("filters", [])
-                ]
-                groups.append({**group, "filters": filters})
-            body["filterGroups"] = groups
-            self._last_restart = self._restart_from
-            self._restart_from = None
+        if self._changed:
+            if self._groups is None:
+                self._groups = body.get("filterGroups") or [{"filters": []}]
+            body["filterGroups"] = [{**group, "filters": self._filters(group.get("filters", []))} for group in self._groups]
+            tied = self._bound is not None and self._bound[0] == "EQ"
+            body["sorts"] = [{"propertyName": self.ID_PROPERTY if tied else self.cursor_property, "direction": "ASCENDING"}]
+            self._changed = False
         if self._after is None:
             body.pop("after", None)
         else:

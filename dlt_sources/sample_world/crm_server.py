@@ -278,16 +278,23 @@ class CrmStore:
                 (object_type, after, limit),
             ).fetchall()
 
-    def bulk_insert(self, object_type: str, records: Iterable[dict[str, Any]]) -> None:
-        """Fast inserts for tests: each record is a property dict; ids and times are assigned."""
+    def bulk_insert(
+        self, object_type: str, records: Iterable[dict[str, Any]], modified_at: int | None = None
+    ) -> None:
+        """Fast inserts for tests: each record is a property dict; ids and times are assigned.
+
+        Records get one millisecond apart each, or all the same `modified_at` (epoch millis) when
+        given, as after a bulk import.
+        """
         now = _now_millis()
         with self._connect() as con:
             next_id = con.execute("select coalesce(max(id), 0) + 1 from objects").fetchone()[0]
             rows = []
             for offset, properties in enumerate(records):
                 object_id = next_id + offset
-                stored = _stamp(object_type, {k: _string(v) for k, v in properties.items()}, object_id, now, now + offset)
-                rows.append((object_type, object_id, json.dumps(stored), now, now + offset, 0, _email_key(stored.get("email"))))
+                modified = now + offset if modified_at is None else modified_at
+                stored = _stamp(object_type, {k: _string(v) for k, v in properties.items()}, object_id, now, modified)
+                rows.append((object_type, object_id, json.dumps(stored), now, modified, 0, _email_key(stored.get("email"))))
             con.executemany("insert into objects values (?, ?, ?, ?, ?, ?, ?)", rows)
 
 

@@ -62,3 +62,19 @@ def test_searches_beyond_ten_thousand_results_restart_from_the_last_date(tmp_pat
 def test_unknown_object_types_are_named() -> None:
     with pytest.raises(ValueError, match=r"unknown CRM object type\(s\) \['deals'\]"):
         crm_source(base_url="http://127.0.0.1:1", access_token="x", object_types=("contacts", "deals"))
+
+
+def test_more_records_at_one_timestamp_than_a_search_pages_are_read_by_id(tmp_path: Path) -> None:
+    """A bulk import stamps >10,000 contacts with one lastmodifieddate; those are paged by id."""
+    store = CrmStore(tmp_path / "crm.sqlite")
+    store.bulk_insert("contacts", ({"email": f"early{n}@example.com"} for n in range(30)))
+    tied_at = 1_790_000_000_000
+    store.bulk_insert("contacts", ({"email": f"tied{n}@example.com"} for n in range(20_150)), modified_at=tied_at)
+    store.bulk_insert("contacts", ({"email": f"late{n}@example.com"} for n in range(40)), modified_at=tied_at + 1)
+    with CrmServer(tmp_path / "crm.sqlite", token=TOKEN) as server:
+        source = lambda: crm_source(base_url=server.base_url, access_token=TOKEN, object_types=("contacts",))  # noqa: E731
+        run_source("crm", source(), tmp_path)
+        assert query(tmp_path, "select count(*), count(distinct id) from raw_crm.contacts")[0] == (20_220, 20_220)
+        store.update("contacts", 5, {"firstname": "Edited"})
+        assert run_source("crm", source(), tmp_path) == {"contacts": 1}
+    assert query(tmp_path, "select properties__firstname from raw_crm.contacts where id = '5'") == [("Edited",)]
