@@ -84,13 +84,18 @@ DDL = (
         finished_at timestamp with time zone,
         dry_run boolean not null,
         added integer, updated integer, removed integer, failed integer, dead integer,
-        skipped_consent integer, recovered_batches integer, requests integer, unchanged integer
+        skipped_consent integer, skipped_priority integer, recovered_batches integer, requests integer,
+        unchanged integer
     )""",
 )
 
 
 class SyncError(RuntimeError):
     """The sync cannot run (bad mode, bad desired state) or a batch failed as a whole."""
+
+
+class ConsentViolation(SyncError):
+    """The last check before sending found outgoing rows for people who may not receive them."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class SyncReport:
     failed: int = 0
     dead: int = 0
     skipped_consent: int = 0
+    skipped_priority: int = 0  # members held by an audience of higher priority in an exclusive group
     unchanged: int = 0
     recovered_batches: int = 0
     requests: int = 0
@@ -150,8 +156,8 @@ class SyncReport:
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in (
-            "added", "updated", "removed", "failed", "dead", "skipped_consent", "unchanged", "recovered_batches",
-            "requests")}
+            "added", "updated", "removed", "failed", "dead", "skipped_consent", "skipped_priority", "unchanged",
+            "recovered_batches", "requests")}
 
 
 def ensure_tables(warehouse: Any) -> None:
@@ -232,10 +238,15 @@ def desired_from_frame(frame: pd.DataFrame, fields: Sequence[str], key: str = "c
     return {str(record.pop(key)): record for record in records}
 
 
-def batch_id(destination: str, audience: str, operation: str, changes: Sequence[Change]) -> str:
-    """Deterministic: the same changes give the same id (and idempotency key)."""
+def batch_id(destination: str, audience: str, operation: str, changes: Sequence[Change],
+             attempts: Mapping[str, int] | None = None) -> str:
+    """Deterministic: the same changes at the same attempts give the same id (and idempotency
+    key). The attempt is part of it so that a retry of a rejected record is a new request, not
+    one the destination answers from its idempotency store with the old rejection."""
+    attempts = attempts or {}
     digest = hashlib.sha256()
-    for part in (destination, audience, operation, *(f"{c.customer_id}:{c.operation}:{c.payload_hash}" for c in changes)):
+    for part in (destination, audience, operation,
+                 *(f"{c.customer_id}:{c.operation}:{c.payload_hash}:{attempts.get(c.customer_id, 0)}" for c in changes)):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:32]
@@ -276,8 +287,12 @@ class SyncEngine:
     # -- the sync --------------------------------------------------------------------------
 
     def sync(self, audience: str, desired: Mapping[str, Mapping[str, Any]], *, mode: str, run_id: str,
-             blocked: Iterable[str] = (), dry_run: bool = False) -> SyncReport:
-        """One sync of `audience` to this destination. See the module docstring."""
+             blocked: Iterable[str] = (), dry_run: bool = False,
+             guard: Callable[[Sequence[Change]], None] | None = None) -> SyncReport:
+        """One sync of `audience` to this destination. See the module docstring.
+
+        `guard`, when given, sees every add and update before anything is sent and raises (e.g.
+        `ConsentViolation`) to stop the sync with nothing sent."""
         report = SyncReport(run_id, self.destination.name, audience, mode, dry_run=dry_run)
         blocked = set(blocked)
         report.skipped_consent = sum(1 for customer_id in desired if customer_id in blocked)
@@ -301,6 +316,8 @@ class SyncEngine:
             for change in report.plan:
                 setattr(report, _COUNTER[change.operation], getattr(report, _COUNTER[change.operation]) + 1)
             return report
+        if guard is not None:
+            guard([change for change, _ in sendable if change.operation != "remove"])
         for operation in ("remove", "upsert"):
             group = [(c, a) for c, a in sendable if (c.operation == "remove") == (operation == "remove")]
             for start in range(0, len(group), self.destination.batch_size):
@@ -313,7 +330,7 @@ class SyncEngine:
     def _send_batch(self, audience: str, operation: str, group: list[tuple[Change, int]], report: SyncReport) -> None:
         changes = [change for change, _ in group]
         attempts = {change.customer_id: attempt for change, attempt in group}
-        key = batch_id(self.destination.name, audience, operation, changes)
+        key = batch_id(self.destination.name, audience, operation, changes, attempts)
         now = self.now()
         self._begin()
         try:

@@ -14,19 +14,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from activations.destinations.base import check_batch_size, check_name, config_error
 from activations.engine import Change, RecordResult
 
 FORMATS = ("csv", "parquet")
 
 
 class FileDestination:
+    MAX_BATCH_SIZE = 1_000_000
+    fields = None  # any field
+
     def __init__(self, name: str, folder: Path | str, *, file_format: str = "csv", batch_size: int = 100_000) -> None:
+        self.name = check_name(name)
         if file_format not in FORMATS:
-            raise ValueError(f"destination {name!r}: file format must be one of {', '.join(FORMATS)}, got {file_format!r}")
-        self.name = name
+            raise config_error(name, f"file format must be one of {', '.join(FORMATS)}, got {file_format!r}")
         self.folder = Path(folder)
         self.file_format = file_format
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(name, batch_size, self.MAX_BATCH_SIZE, "file export")
 
     def send(self, audience: str, operation: str, changes: Sequence[Change], idempotency_key: str) -> list[RecordResult]:
         rows = [{"customer_id": c.customer_id, "operation": c.operation, **c.fields} for c in changes]

@@ -81,6 +81,11 @@ class EspServer(BearerAuthServer):
         with self._state_lock:
             self._lists[list_id].rejected.update(email.lower() for email in emails)
 
+    def accept_emails(self, list_id: str, emails: Iterable[str]) -> None:
+        """Undoes `reject_emails` for these emails (the compliance hold was lifted)."""
+        with self._state_lock:
+            self._lists[list_id].rejected.difference_update(email.lower() for email in emails)
+
     def members(self, list_id: str, include_archived: bool = False) -> dict[str, dict[str, Any]]:
         """The list's members by lower-cased email: `id`, `email_address`, `status`, `merge_fields`
         (a copy); archived members (status `archived`) only with `include_archived`."""
