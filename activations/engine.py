@@ -183,6 +183,11 @@ def canonical(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def canonical_value(value: Any) -> Any:
+    """How a key field compares: text trimmed and lower-cased (emails), anything else as is."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def payload_hash(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical(fields), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -193,6 +198,7 @@ def plan(
     mode: str,
     *,
     blocked: Iterable[str] = (),
+    key_fields: Sequence[str] = (),
 ) -> list[Change]:
     """The changes that bring a destination from `acknowledged` to `desired`.
 
@@ -201,6 +207,9 @@ def plan(
     blocked: members without consent, suppressed or deleted: removed if the destination holds
         them, whatever the mode.
     Modes: `upsert` adds and updates, `mirror` also removes those who left, `add_only` adds.
+    key_fields: the fields a destination identifies a member by (an email platform's email, an
+        ad platform's hashed email and phone). An update that changes one is a remove of the
+        old identity (reason `identity_changed`) and an add of the new, or the old would stay.
     """
     if mode not in SYNC_MODES:
         raise SyncError(f"unknown sync mode {mode!r}; expected one of {', '.join(SYNC_MODES)}")
@@ -215,7 +224,11 @@ def plan(
         if held is None:
             changes.append(Change(customer_id, "add", fields, digest))
         elif held[0] != digest and mode != "add_only":
-            changes.append(Change(customer_id, "update", fields, digest))
+            if any(canonical_value(held[1].get(name)) != canonical_value(fields.get(name)) for name in key_fields):
+                changes.append(Change(customer_id, "remove", held[1], held[0], "identity_changed"))
+                changes.append(Change(customer_id, "add", fields, digest))
+            else:
+                changes.append(Change(customer_id, "update", fields, digest))
     for customer_id in sorted(acknowledged):
         if customer_id in blocked:
             changes.append(Change(customer_id, "remove", acknowledged[customer_id][1], acknowledged[customer_id][0],
@@ -300,7 +313,7 @@ class SyncEngine:
         if not dry_run:
             self._recover(audience, report)
         held = self.acknowledged(audience)
-        changes = plan(desired, held, mode, blocked=blocked)
+        changes = plan(desired, held, mode, blocked=blocked, key_fields=getattr(self.destination, "key_fields", ()))
         failures = self.failures(audience)
         sendable = []
         for change in changes:

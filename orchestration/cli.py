@@ -126,10 +126,6 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 # -- quarantine ----------------------------------------------------------------------------------
 
 
@@ -346,3 +342,103 @@ def _decision_command(decision: str, summary: str):  # noqa: ANN202
 
 review_accept = _decision_command("accept", "Accept pairs: the two records are one person (they will be linked).")
 review_reject = _decision_command("reject", "Reject pairs: the two records are different people (never linked).")
+
+
+# -- activation ------------------------------------------------------------------------------------
+
+
+@main.group()
+def activation() -> None:
+    """Audiences and their destinations: list them, plan a sync (dry run), sync."""
+
+
+def _activation_config(settings: Settings):  # noqa: ANN202 - an ActivationConfig
+    from activations.config import ActivationConfigError
+    from orchestration.activation import load_activation_config
+    from orchestration.transform import dbt_project, ensure_manifest
+
+    try:
+        return load_activation_config(ensure_manifest(dbt_project(), settings), settings)
+    except ActivationConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _pairs(config, audience: str | None, destination: str | None) -> list[tuple[str, str]]:  # noqa: ANN001
+    if audience and audience not in config.audiences:
+        raise click.BadParameter(f"unknown audience {audience!r}; audiences: {', '.join(sorted(config.audiences))}",
+                                 param_hint="--audience")
+    if destination and destination not in config.destinations:
+        raise click.BadParameter(
+            f"unknown destination {destination!r}; destinations: {', '.join(sorted(config.destinations))}",
+            param_hint="--destination")
+    pairs = [(a.name, t.destination) for a in config.audiences.values() for t in a.targets
+             if (audience is None or a.name == audience) and (destination is None or t.destination == destination)]
+    if not pairs:
+        raise click.BadParameter(f"the audience {audience!r} is not sent to {destination!r}", param_hint="--destination")
+    return pairs
+
+
+@activation.command("list")
+def activation_list() -> None:
+    """Every audience with its destinations, modes, fields and schedule."""
+    settings = _settings()
+    config = _activation_config(settings)
+    for spec in config.audiences.values():
+        schedule = f", schedule {spec.schedule}" if spec.schedule else ""
+        priority = f", priority {spec.priority}" if spec.priority is not None else ""
+        click.echo(f"{spec.name} ({spec.relation}{schedule}{priority})")
+        for target in spec.targets:
+            group = f", exclusive group {target.exclusive_group}" if target.exclusive_group else ""
+            channel = config.destinations[target.destination].channel
+            click.echo(f"    -> {target.destination}: {target.mode}, {channel} consent, fields "
+                       f"{', '.join(target.fields)}{group}")
+
+
+def _run_activation(audience: str | None, destination: str | None, dry_run: bool) -> None:
+    from datetime import datetime, timezone
+
+    from activations.runner import activate, plan_text
+
+    settings = _settings()
+    config = _activation_config(settings)
+    pairs = _pairs(config, audience, destination)
+    run_id = f"cli-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+    failed = False
+    with _warehouse(settings) as warehouse:
+        for audience_name, destination_name in pairs:
+            spec = config.destinations[destination_name]
+            try:
+                client = spec.build(os.environ, resolve_secret=not dry_run)
+                report = activate(warehouse, config, audience_name, destination_name, client, run_id=run_id,
+                                  dry_run=dry_run)
+            except Exception as exc:  # one destination failing does not stop the others
+                failed = True
+                click.echo(f"{audience_name} -> {destination_name}: FAILED: {exc}", err=True)
+                continue
+            if dry_run:
+                click.echo(plan_text(report))
+            else:
+                counts = ", ".join(f"{k} {v:,}" for k, v in report.counts().items())
+                click.echo(f"{audience_name} -> {destination_name}: {counts}")
+    if failed:
+        sys.exit(1)
+
+
+@activation.command("plan")
+@click.option("--audience", help="Only this audience.")
+@click.option("--destination", help="Only this destination.")
+def activation_plan(audience: str | None, destination: str | None) -> None:
+    """Dry run: per destination, who would be added, updated and removed. Sends nothing."""
+    _run_activation(audience, destination, dry_run=True)
+
+
+@activation.command("sync")
+@click.option("--audience", help="Only this audience.")
+@click.option("--destination", help="Only this destination.")
+def activation_sync(audience: str | None, destination: str | None) -> None:
+    """Sync now, outside Dagster (the activation assets do the same on their schedules)."""
+    _run_activation(audience, destination, dry_run=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -8,6 +8,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,26 +71,41 @@ def run_demo(
     fresh: bool = True,
     echo: Callable[[str], Any] = print,
     instance: dg.DagsterInstance | None = None,
+    destinations: Any = None,
 ) -> DemoResult:
+    """Generates a world, runs every asset against the local CRM and the local destinations
+    (`destinations`, a running `LocalDestinations`, or started here) and prints a summary.
+
+    Profiles and audiences are computed as of the world's end (CDP_PROFILES_AS_OF, unless set),
+    so "the last 24 hours" of cart abandoners is the world's last day."""
     from dlt_sources.sample_world import generate_world
     from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
+    from orchestration.local_destinations import local_destinations
+    from orchestration.transform import dbt_project, ensure_manifest
 
     started = time.perf_counter()
     if fresh:
         reset(settings)
     echo(f"1/3 generating a sample world of {people:,} people (seed {seed}) in {settings.world_dir}")
-    generate_world(settings.world_dir, people=people, seed=seed)
+    summary = generate_world(settings.world_dir, people=people, seed=seed)
+    if not settings.profiles_as_of:
+        settings = replace(settings, profiles_as_of=summary["end"])
     if not settings.crm_db_path.exists():
         CrmStore(settings.crm_db_path).seed_from_jsonl(settings.crm_seed_dir)
     token = os.environ.setdefault("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN)
-    with CrmServer(settings.crm_db_path, token=token, port=0) as server:
+    with ExitStack() as stack:
+        server = stack.enter_context(CrmServer(settings.crm_db_path, token=token, port=0))
+        if destinations is None:
+            destinations = stack.enter_context(local_destinations(ensure_manifest(dbt_project(), settings), settings))
         run_settings = replace(settings, crm_base_url=server.base_url)
-        echo(f"2/3 materializing every asset (local CRM API on {server.base_url})")
+        echo(f"2/3 materializing every asset (local CRM API on {server.base_url}; local email platform, ad platform"
+             f" and webhook for the audiences; profiles as of {settings.profiles_as_of})")
         if instance is None:
             from orchestration.cli import prepare_dagster_home
 
             instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
         result = materialize_all(run_settings, instance)
+        held = destinations.holdings(activation_config(settings))
     evaluations = [
         event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
@@ -107,7 +123,37 @@ def run_demo(
     truth.count_held(settings.warehouse_path)
     echo(summary_text(outcome, truth, settings))
     echo(identity_text(settings))
+    echo(activation_text(settings, held))
     return outcome
+
+
+def activation_config(settings: Settings) -> Any:
+    from orchestration.activation import load_activation_config
+    from orchestration.transform import dbt_project, ensure_manifest
+
+    return load_activation_config(ensure_manifest(dbt_project(), settings), settings)
+
+
+def activation_text(settings: Settings, held: dict[tuple[str, str], int]) -> str:
+    """Per audience: members, and per destination what the last sync did and what the destination holds."""
+    lines = ["", "audiences -> destinations        members  consented  added  removed  failed  held there"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        tables = {name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'activation'").fetchall()}
+        if "sync_runs" not in tables:
+            return "activation: nothing synced (see failed checks above)"
+        sizes = dict(con.execute("select audience, size from activation.audience_sizes"
+                                 " qualify row_number() over (partition by audience order by measured_at desc) = 1"
+                                 ).fetchall()) if "audience_sizes" in tables else {}
+        runs = con.execute(
+            "select audience, destination, added + updated + unchanged, added, removed, failed + dead"
+            " from activation.sync_runs qualify row_number() over (partition by audience, destination"
+            " order by started_at desc) = 1 order by audience, destination").fetchall()
+    for audience, destination, consented, added, removed, failed in runs:
+        there = held.get((audience, destination))
+        lines.append(f"  {f'{audience} -> {destination}':<30} {sizes.get(audience, 0):>8,} {consented:>10,} "
+                     f"{added:>6,} {removed:>8,} {failed:>7,}  {'' if there is None else f'{there:,}'}")
+    return "\n".join(lines)
 
 
 def identity_text(settings: Settings) -> str:

@@ -72,7 +72,7 @@ def identity_health(context: dg.AssetExecutionContext, platform: PlatformResourc
     bounds = HealthBounds.from_dbt_project()
     with platform.warehouse() as warehouse:
         report = measure(warehouse, datetime.now(timezone.utc))
-        record(warehouse, report, context.run_id)
+        record(warehouse, report, context.run.run_id)
     rates = "\n".join(f"| {table} | {rate:.1%} |" for table, rate in sorted(report.match_rate.items()))
     dropped = "\n".join(f"| {rule} | {n:,} |" for rule, n in sorted(report.dropped_links.items())) or "| (none) | 0 |"
     metadata = {

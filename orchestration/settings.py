@@ -45,6 +45,8 @@ class Settings:
     pos_database_url: str | None = None
     crm_base_url: str = "http://127.0.0.1:8765"
     default_phone_region: str = "US"
+    profiles_as_of: str = ""  # ISO-8601; empty: profiles and audiences as of each run's start
+    destinations_file: Path = PROJECT_ROOT / "activations" / "destinations.yml"
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,8 @@ class Settings:
             pos_database_url=env.get("CDP_POS_DATABASE_URL"),
             crm_base_url=env.get("CDP_CRM_BASE_URL", "http://127.0.0.1:8765"),
             default_phone_region=env.get("CDP_DEFAULT_PHONE_REGION", "US"),
+            profiles_as_of=env.get("CDP_PROFILES_AS_OF", ""),
+            destinations_file=Path(env.get("CDP_DESTINATIONS_FILE") or PROJECT_ROOT / "activations" / "destinations.yml"),
             postgres=pg,
         )
 
@@ -108,6 +112,7 @@ class Settings:
             "CDP_PG_PASSWORD": self.postgres.password,
             "CDP_PG_DBNAME": self.postgres.dbname,
             "CDP_DEFAULT_PHONE_REGION": self.default_phone_region,
+            "CDP_PROFILES_AS_OF": self.profiles_as_of,
         }
 
 

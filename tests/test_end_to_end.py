@@ -14,16 +14,29 @@ import pytest
 from orchestration.demo import RAW_TABLE_OF, STAGING_TRUTH, GroundTruth, run_demo
 from orchestration.settings import Settings
 
-pytestmark = pytest.mark.e2e
+# one worker runs the whole module, so the platform run of its fixture happens once
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 
 @pytest.fixture(scope="module")
-def platform_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
+def local_systems(tmp_path_factory: pytest.TempPathFactory):
+    """The settings and the local destinations (email platform, ad platform, webhook), open for the module."""
+    from orchestration.local_destinations import local_destinations
+    from orchestration.transform import dbt_project, ensure_manifest
+
     home = tmp_path_factory.mktemp("e2e")
     settings = Settings(home=home, world_dir=home / "world")
+    with local_destinations(ensure_manifest(dbt_project(), settings), settings) as destinations:
+        yield settings, destinations
+
+
+@pytest.fixture(scope="module")
+def platform_run(local_systems) -> tuple[Settings, object]:
+    settings, destinations = local_systems
     lines: list[str] = []
-    outcome = run_demo(settings, people=1000, seed=7, echo=lines.append, instance=dg.DagsterInstance.ephemeral())
+    outcome = run_demo(settings, people=1000, seed=7, echo=lines.append, instance=dg.DagsterInstance.ephemeral(),
+                       destinations=destinations)
     return settings, (outcome, "\n".join(lines))
 
 
@@ -366,3 +379,88 @@ def test_a_failing_blocking_health_check_stops_profiles(platform_run, tmp_path: 
     with duckdb.connect(str(broken.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from information_schema.schemata where schema_name = 'profiles'"
                            ).fetchone()[0] == 0
+
+
+def test_audiences_reach_their_destinations_with_consent_only(platform_run, local_systems) -> None:
+    """What each destination holds is exactly the audience's permitted members, less failures."""
+    import json
+
+    from orchestration.demo import activation_config
+
+    settings, (_, text) = platform_run
+    _, destinations = local_systems
+    config = activation_config(settings)
+    assert "audiences -> destinations" in text
+    reached = 0
+    with connect(settings) as con:
+        for audience in config.audiences.values():
+            for target in audience.targets:
+                channel = config.destinations[target.destination].channel
+                kind = config.destinations[target.destination].type
+                state = dict(con.execute(
+                    "select customer_id, sent_fields from activation.destination_state where destination = ?"
+                    " and audience = ?", [target.destination, audience.name]).fetchall())
+                outranked = " ".join(f"and a.customer_id not in (select customer_id from {rival.relation})"
+                                     for rival in config.outranking(audience.name, target))
+                permitted = {row[0] for row in con.execute(
+                    f"select a.customer_id from {audience.relation} a join profiles.customer_consent c"
+                    f" on c.customer_id = a.customer_id and c.channel = ? and c.granted"
+                    f" join identity.identity_customers i on i.customer_id = a.customer_id and i.status = 'active'"
+                    f" where true {outranked}", [channel]).fetchall()}
+                failed = {row[0] for row in con.execute(
+                    "select distinct customer_id from activation.activation_ledger where destination = ?"
+                    " and audience = ? and status in ('failed', 'dead')", [target.destination, audience.name]
+                ).fetchall()}
+                assert set(state) <= permitted, (audience.name, target.destination)
+                assert permitted - set(state) == failed & permitted, (audience.name, target.destination)
+                reached += len(state)
+                if kind == "esp":
+                    held = set(destinations.esp.members(audience.name))
+                    assert held == {json.loads(fields)["email"].strip().lower() for fields in state.values()}
+                elif kind == "ads":
+                    rows = destinations.ads.audience_members(audience.name)
+                    assert len(rows) == len(state)
+                    assert all(len(value) in (0, 64) and "@" not in value for row in rows for value in row)
+    assert reached > 0
+
+
+def test_a_second_sync_sends_nothing_and_revoked_consent_removes_the_person(platform_run, local_systems,
+                                                                          tmp_path: Path) -> None:
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET
+
+    settings, _ = platform_run
+    _, destinations = local_systems
+    copy = replace(settings, home=tmp_path, warehouse_path=tmp_path / "cdp.duckdb")
+    shutil.copy(settings.warehouse_path, copy.warehouse_path)
+    defs = build_definitions(copy)
+    activation = [key for key in defs.resolve_all_asset_keys() if key.path[0] == "activation"]
+    job = defs.resolve_implicit_global_asset_job_def()
+    servers = (destinations.esp, destinations.ads, destinations.webhook)
+    before = [len(server.requests) for server in servers]
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET,
+                                    asset_selection=activation)
+    assert result.success
+    assert [len(server.requests) for server in servers] == before
+
+    with duckdb.connect(str(copy.warehouse_path)) as con:
+        customer_id, fields = con.execute(
+            "select customer_id, sent_fields from activation.destination_state where destination = 'email_platform'"
+            " and audience = 'rfm_champions' order by customer_id limit 1").fetchone()
+        # what the consent model says after the person unsubscribes
+        con.execute("update profiles.customer_consent set granted = false, status = 'denied'"
+                    " where customer_id = ? and channel = 'email'", [customer_id])
+    email = json.loads(fields)["email"].strip().lower()
+    assert email in destinations.esp.members("rfm_champions")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET,
+                                    asset_selection=[dg.AssetKey(["activation", "rfm_champions", "email_platform"])])
+    assert result.success
+    assert email not in destinations.esp.members("rfm_champions")
+    with duckdb.connect(str(copy.warehouse_path), read_only=True) as con:
+        assert con.execute("select operation, reason from activation.activation_ledger where customer_id = ?"
+                           " and audience = 'rfm_champions' and destination = 'email_platform' and status = 'sent'"
+                           " order by recorded_at desc limit 1", [customer_id]).fetchone() == ("remove", "no_consent")

@@ -128,6 +128,7 @@ class AdsDestination(HttpDestination):
                                           f"(e.g. 'US', 'GB'), got {default_phone_region!r}")
         self.default_phone_region = default_phone_region
         self.fields: frozenset[str] | None = frozenset({self.email_field, self.phone_field})
+        self.key_fields = (self.email_field, self.phone_field)  # a row is its hashes: any change replaces it
         self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, timeout=timeout,
                                max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
                                retry_after_max=retry_after_max, rate_limit=rate_limit, sleep=sleep, rng=rng)

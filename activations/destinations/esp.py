@@ -86,6 +86,7 @@ class EspDestination(HttpDestination):
                                           "merge tag (upper-case letters, digits and _, 10 characters at most, "
                                           "e.g. {'FNAME': 'first_name'})")
         self.fields: frozenset[str] | None = frozenset({self.email_field, *self.merge_fields.values()})
+        self.key_fields = (self.email_field,)  # a member is its email: a new one is a remove and an add
         self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, timeout=timeout,
                                max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
                                retry_after_max=retry_after_max, rate_limit=rate_limit, sleep=sleep, rng=rng)

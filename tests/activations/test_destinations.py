@@ -685,3 +685,27 @@ def test_engine_retries_a_rejected_record_as_a_new_request_until_it_is_accepted(
         assert "p2@mail.test" in k.server.members(AUDIENCE)
         keys = [r.idempotency_key for r in k.server.requests]
         assert len(keys) == len(set(keys)) == 3 and not any(r.replayed for r in k.server.requests)
+
+
+@pytest.mark.parametrize("kind", ["esp", "ads"])
+def test_engine_replaces_a_member_whose_identifying_field_changed(kind: str, warehouse) -> None:
+    """A new email (or phone, for the ad platform) is a new member there: the old one goes."""
+    with kit(kind) as k:
+        engine = SyncEngine(warehouse, k.make())
+        members = desired(3)
+        engine.sync(AUDIENCE, members, mode="upsert", run_id="r1")
+        members["c001"] = {**members["c001"], "email": "new.address@mail.test"}
+        report = engine.sync(AUDIENCE, members, mode="upsert", run_id="r2")
+        assert (report.removed, report.added, report.updated) == (1, 1, 0)
+        reasons = warehouse.query(f"select operation, coalesce(reason, '-') as reason from {LEDGER} where sync_run_id = 'r2'"
+                                  " order by operation")
+        assert list(reasons.itertuples(index=False, name=None)) == [("add", "-"), ("remove", "identity_changed")]
+        if kind == "esp":
+            assert set(k.server.members(AUDIENCE)) == {"p0@mail.test", "new.address@mail.test", "p2@mail.test"}
+        else:
+            held = k.server.audience_members(AUDIENCE)
+            assert len(held) == 3 and not any(sha256_hex("p1@mail.test") in row for row in held)
+            assert any(sha256_hex("new.address@mail.test") in row for row in held)
+        members["c002"] = {**members["c002"], "first_name": "Renamed"}  # not identifying: an update
+        report = engine.sync(AUDIENCE, members, mode="upsert", run_id="r3")
+        assert (report.removed, report.added, report.updated) == (0, 0, 1)

@@ -124,3 +124,35 @@ def test_landing_sensor_requests_a_load_for_new_files_only(tmp_path: Path) -> No
     third = evaluate(second.cursor)
     assert [request.job_name for request in third.run_requests] == ["ingest_lists"]
     assert json.loads(third.cursor)["lists"] == pytest.approx(later)
+
+
+def test_every_audience_model_gets_membership_and_activation_assets(defs: dg.Definitions) -> None:
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    audiences = {key.path[1] for key in specs if key.path[0] == "audiences" and not key.path[1].startswith("int_")}
+    assert {"rfm_champions", "at_risk_customers", "hibernating_customers", "cart_abandoners", "lapsed_buyers",
+            "new_subscribers"} <= audiences
+    for audience in audiences:
+        membership = dg.AssetKey(["activation", audience, "membership"])
+        assert dg.AssetKey(["audiences", audience]) in {d.asset_key for d in specs[membership].deps}
+    champions = specs[dg.AssetKey(["activation", "rfm_champions", "ad_platform"])]
+    assert {d.asset_key for d in champions.deps} >= {
+        dg.AssetKey(["audiences", "rfm_champions"]), dg.AssetKey(["profiles", "customer_consent"]),
+        dg.AssetKey(["activation", "rfm_champions", "membership"])}
+    assert champions.group_name == "activation" and champions.automation_condition is not None
+    # lapsed buyers wait for at-risk customers: the higher priority of their exclusive group
+    lapsed = specs[dg.AssetKey(["activation", "lapsed_buyers", "email_platform"])]
+    assert dg.AssetKey(["audiences", "at_risk_customers"]) in {d.asset_key for d in lapsed.deps}
+    checks = defs.resolve_asset_graph().asset_check_keys
+    assert dg.AssetCheckKey(champions.key, "sent_rows_have_consent") in checks
+    schedule = defs.resolve_schedule_def("activate_cart_abandoners")
+    assert schedule.cron_schedule == "15 * * * *"
+
+
+def test_a_misconfigured_destination_fails_the_definitions_with_its_name(tmp_path: Path) -> None:
+    from activations.config import ActivationConfigError
+
+    bad = tmp_path / "destinations.yml"
+    bad.write_text((Path(__file__).parents[2] / "activations" / "destinations.yml").read_text()
+                   .replace("batch_size: 500\n    rate_limit", "batch_size: 5000\n    rate_limit", 1))
+    with pytest.raises(ActivationConfigError, match="destination 'email_platform': batch_size 5000 is above"):
+        build_definitions(Settings(home=tmp_path, destinations_file=bad))

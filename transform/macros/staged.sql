@@ -56,7 +56,8 @@
         'email': 'text', 'phone': 'text', 'first_name': 'text', 'last_name': 'text', 'device_id': 'text',
         'device_type': 'text', 'ip_address': 'text', 'user_agent': 'text', 'page_url': 'text',
         'page_path': 'text', 'page_referrer': 'text', 'order_id': 'text', 'product_id': 'text',
-        'revenue': 'numeric', 'currency': 'text', 'consent_analytics': 'boolean',
+        'revenue': 'numeric', 'currency': 'text', 'unit_price': 'numeric', 'quantity': 'bigint', 'cart_id': 'text',
+        'consent_analytics': 'boolean',
         'consent_advertising': 'boolean', 'consent_personalization': 'boolean', 'source_file': 'text',
         'source_line': 'bigint', 'load_id': 'text', 'raw_row_id': 'text', 'delivery_number': 'bigint'
     },

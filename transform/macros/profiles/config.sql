@@ -24,10 +24,12 @@
 {#-
   The time profiles are computed as of (days since last order, RFM recency, 30/90-day
   windows): the `profiles_as_of` var when set (any ISO-8601 text, e.g. '2026-11-01' or
-  '2026-11-01T00:00:00Z'), else the run's start in UTC. Setting it makes a build repeatable.
+  '2026-11-01T00:00:00Z'), else the environment variable CDP_PROFILES_AS_OF (the demo sets
+  it to the sample world's end), else the run's start in UTC. Setting it makes a build
+  repeatable.
 -#}
 {% macro profiles_as_of() -%}
-    {%- set as_of = var('profiles_as_of', none) -%}
+    {%- set as_of = var('profiles_as_of', env_var('CDP_PROFILES_AS_OF', '')) -%}
     {%- if as_of is none or (as_of | string | trim) in ('', 'none', 'None', 'null') -%}
         {{ run_timestamp() }}
     {%- else -%}
