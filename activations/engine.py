@@ -170,7 +170,9 @@ def canonical(fields: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in sorted(fields):
         value = fields[name]
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        if type(value) in _PLAIN:
+            out[name] = value
+        elif value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
             out[name] = None
         elif isinstance(value, Decimal):
             out[name] = float(value)
@@ -188,8 +190,21 @@ def canonical_value(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+_PLAIN = (str, int, bool)
+
+
 def payload_hash(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(canonical(fields), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return _digest(canonical(fields))
+
+
+def _digest(canonical_fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(canonical_fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def held_fields(held: tuple[str, Any]) -> dict[str, Any]:
+    """The fields a destination acknowledged (kept as JSON text until needed: most are not)."""
+    fields = held[1]
+    return json.loads(fields) if isinstance(fields, str) else fields
 
 
 def plan(
@@ -219,23 +234,24 @@ def plan(
         if customer_id in blocked:
             continue
         fields = canonical(desired[customer_id])
-        digest = payload_hash(fields)
+        digest = _digest(fields)
         held = acknowledged.get(customer_id)
         if held is None:
             changes.append(Change(customer_id, "add", fields, digest))
         elif held[0] != digest and mode != "add_only":
-            if any(canonical_value(held[1].get(name)) != canonical_value(fields.get(name)) for name in key_fields):
-                changes.append(Change(customer_id, "remove", held[1], held[0], "identity_changed"))
+            before = held_fields(held)
+            if any(canonical_value(before.get(name)) != canonical_value(fields.get(name)) for name in key_fields):
+                changes.append(Change(customer_id, "remove", before, held[0], "identity_changed"))
                 changes.append(Change(customer_id, "add", fields, digest))
             else:
                 changes.append(Change(customer_id, "update", fields, digest))
     for customer_id in sorted(acknowledged):
         if customer_id in blocked:
-            changes.append(Change(customer_id, "remove", acknowledged[customer_id][1], acknowledged[customer_id][0],
-                                  "no_consent"))
+            changes.append(Change(customer_id, "remove", held_fields(acknowledged[customer_id]),
+                                  acknowledged[customer_id][0], "no_consent"))
         elif customer_id not in desired and mode == "mirror":
-            changes.append(Change(customer_id, "remove", acknowledged[customer_id][1], acknowledged[customer_id][0],
-                                  "exited"))
+            changes.append(Change(customer_id, "remove", held_fields(acknowledged[customer_id]),
+                                  acknowledged[customer_id][0], "exited"))
     return changes
 
 
@@ -247,8 +263,8 @@ def desired_from_frame(frame: pd.DataFrame, fields: Sequence[str], key: str = "c
     repeated = frame[key][frame[key].duplicated()].unique()
     if len(repeated):
         raise SyncError(f"{len(repeated)} customer(s) appear more than once in the audience, e.g. {repeated[0]!r}")
-    records = frame[[key, *fields]].to_dict("records")
-    return {str(record.pop(key)): record for record in records}
+    columns = [frame[name].tolist() for name in fields]  # column-wise: far faster than row dicts
+    return {str(customer_id): dict(zip(fields, values)) for customer_id, *values in zip(frame[key].tolist(), *columns)}
 
 
 def batch_id(destination: str, audience: str, operation: str, changes: Sequence[Change],
@@ -284,7 +300,7 @@ class SyncEngine:
         frame = self.warehouse.query(
             f"select customer_id, payload_hash, sent_fields from {STATE} where destination = ? and audience = ?",
             (self.destination.name, audience))
-        return {row.customer_id: (row.payload_hash, json.loads(row.sent_fields)) for row in frame.itertuples()}
+        return dict(zip(frame["customer_id"], zip(frame["payload_hash"], frame["sent_fields"])))
 
     def failures(self, audience: str) -> dict[tuple[str, str, str], tuple[int, str]]:
         """(customer, operation, payload hash) -> (failed attempts so far, last status)."""
@@ -323,8 +339,9 @@ class SyncEngine:
             else:
                 sendable.append((change, attempts))
         report.plan = [change for change, _ in sendable]
-        report.unchanged = sum(1 for customer_id, fields in desired.items() if customer_id not in blocked
-                               and customer_id in held and held[customer_id][0] == payload_hash(fields))
+        changed_held = {c.customer_id for c in changes if c.operation != "remove" and c.customer_id in held}
+        report.unchanged = sum(1 for customer_id in desired if customer_id not in blocked and customer_id in held
+                               and customer_id not in changed_held)
         if dry_run:
             for change in report.plan:
                 setattr(report, _COUNTER[change.operation], getattr(report, _COUNTER[change.operation]) + 1)

@@ -100,22 +100,33 @@ def demo(people: int, seed: int, fresh: bool) -> None:
 @main.command()
 @click.option("--port", type=int, default=3000, show_default=True)
 def ui(port: int) -> None:
-    """Open the Dagster UI on the platform (with the local CRM server running beside it)."""
+    """Open the Dagster UI on the platform, with the local CRM server and the local email
+    platform, ad platform and webhook running beside it (unless CDP_CRM_BASE_URL / CDP_ESP_URL
+    point elsewhere)."""
     import subprocess
+    from contextlib import ExitStack
 
     from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
+    from orchestration.local_destinations import local_destinations
+    from orchestration.transform import dbt_project, ensure_manifest
 
     settings = _settings()
     home = prepare_dagster_home(settings)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.setdefault("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN)
     command = ["dagster", "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
-    if "CDP_CRM_BASE_URL" in os.environ or not (settings.crm_seed_dir.is_dir() or settings.crm_db_path.exists()):
-        sys.exit(subprocess.call(command, env=env))
-    _seed_crm(CrmStore, settings.crm_db_path, settings.crm_seed_dir)
-    with CrmServer(settings.crm_db_path, token=env["CDP_CRM_TOKEN"], port=0) as server:
-        env["CDP_CRM_BASE_URL"] = server.base_url
-        click.echo(f"local CRM API on {server.base_url}; Dagster UI on http://127.0.0.1:{port}")
+    with ExitStack() as stack:
+        if "CDP_CRM_BASE_URL" not in os.environ and (settings.crm_seed_dir.is_dir() or settings.crm_db_path.exists()):
+            _seed_crm(CrmStore, settings.crm_db_path, settings.crm_seed_dir)
+            server = stack.enter_context(CrmServer(settings.crm_db_path, token=env["CDP_CRM_TOKEN"], port=0))
+            env["CDP_CRM_BASE_URL"] = server.base_url
+            click.echo(f"local CRM API on {server.base_url}")
+        if "CDP_ESP_URL" not in os.environ:
+            local = stack.enter_context(local_destinations(ensure_manifest(dbt_project(), settings), settings))
+            env.update(local.env)
+            click.echo(f"local email platform {local.esp.base_url}, ad platform {local.ads.base_url}, "
+                       f"webhook {local.webhook.base_url} (in memory: empty at each start)")
+        click.echo(f"Dagster UI on http://127.0.0.1:{port}")
         sys.exit(subprocess.call(command, env=env))
 
 

@@ -464,3 +464,17 @@ def test_a_second_sync_sends_nothing_and_revoked_consent_removes_the_person(plat
         assert con.execute("select operation, reason from activation.activation_ledger where customer_id = ?"
                            " and audience = 'rfm_champions' and destination = 'email_platform' and status = 'sent'"
                            " order by recorded_at desc limit 1", [customer_id]).fetchone() == ("remove", "no_consent")
+
+
+def test_the_plan_command_shows_an_unchanged_audience_as_nothing_to_do(platform_run, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    settings, _ = platform_run
+    monkeypatch.setenv("CDP_HOME", str(settings.home))
+    monkeypatch.setenv("CDP_WAREHOUSE_PATH", str(settings.warehouse_path))
+    result = CliRunner().invoke(main, ["activation", "plan", "--audience", "rfm_champions"])
+    assert result.exit_code == 0, result.output
+    assert "rfm_champions -> email_platform (mirror): 0 to add, 0 to update, 0 to remove;" in result.output
+    assert "rfm_champions -> ad_platform (mirror): 0 to add" in result.output
