@@ -136,7 +136,8 @@ def activation_config(settings: Settings) -> Any:
 
 def activation_text(settings: Settings, held: dict[tuple[str, str], int]) -> str:
     """Per audience: members, and per destination what the last sync did and what the destination holds."""
-    lines = ["", "audiences -> destinations        members  consented  added  removed  failed  held there"]
+    lines = ["", f"{'audience -> destination':<42}{'members':>8}{'in sync':>9}{'added':>7}{'removed':>9}"
+                 f"{'failed':>8}{'held there':>12}"]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         tables = {name for (name,) in con.execute(
             "select table_name from information_schema.tables where table_schema = 'activation'").fetchall()}
@@ -151,8 +152,10 @@ def activation_text(settings: Settings, held: dict[tuple[str, str], int]) -> str
             " order by started_at desc) = 1 order by audience, destination").fetchall()
     for audience, destination, consented, added, removed, failed in runs:
         there = held.get((audience, destination))
-        lines.append(f"  {f'{audience} -> {destination}':<30} {sizes.get(audience, 0):>8,} {consented:>10,} "
-                     f"{added:>6,} {removed:>8,} {failed:>7,}  {'' if there is None else f'{there:,}'}")
+        lines.append(f"  {f'{audience} -> {destination}':<40}{sizes.get(audience, 0):>8,}{consented:>9,}{added:>7,}"
+                     f"{removed:>9,}{failed:>8,}{'' if there is None else f'{there:,}':>12}")
+    lines.append("  (in sync: members the destination acknowledged, i.e. with consent for its channel and not held"
+                 " by a higher-priority audience; held there: what the local stand-in holds now)")
     return "\n".join(lines)
 
 

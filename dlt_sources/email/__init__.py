@@ -1,4 +1,4 @@
-"""Email-platform engagement (sent, delivered, opened, clicked, bounced, unsubscribed).
+"""Email-platform engagement (subscribed, sent, delivered, opened, clicked, bounced, unsubscribed).
 
 Read from the platform's newline-delimited JSON exports in a landing folder into one
 append-only `email_events` table keyed by the platform's `event_id`.

@@ -1224,6 +1224,19 @@ class World:
         seq = 0
         rows = 0
         themes = N.CAMPAIGN_THEMES
+        # the platform's subscribe events (double opt-in confirmed): those who subscribed before
+        # the world began arrive with the member import at its start
+        for s, person in enumerate(subscribers):
+            when = max(subscribed[s], self.start_s)
+            seq += 1
+            event_id = f"evt_{seq:09d}"
+            out.add(self.period_s(when), _dumps({
+                "event_id": event_id, "event_type": "subscribed", "email": person.email,
+                "subscriber_id": person.subscriber_id, "campaign_id": None, "campaign_name": None,
+                "occurred_at": iso_s(when), "link_url": None, "bounce_type": None,
+            }) + "\n")
+            rows += 1
+            self.record("email/email_events", event_id, person.person_id)
         for c in range(n_campaigns):
             day_start = self.start_s + (c * window // n_campaigns) // DAY_S * DAY_S + DAY_S
             send = day_start + 13 * 3600 + int(rng.random() * 4 * 3600)

@@ -1,4 +1,4 @@
-"""Email platform events: sends, deliveries, opens, clicks, bounces, unsubscribes."""
+"""Email platform events: subscribes, sends, deliveries, opens, clicks, bounces, unsubscribes."""
 
 from expectations.rules import (
     CRITICAL, TableSuite, accepted, any_present, email_format, present, timestamps, unique_in_load,
@@ -13,7 +13,8 @@ SUITES = (
             any_present("email", "subscriber_id", name="email_or_subscriber_id_present", tolerate=0.02),
             email_format("email"),
             *timestamps("occurred_at"),
-            accepted("event_type", ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "complained"), severity=CRITICAL),
+            accepted("event_type", ("subscribed", "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed",
+                                    "complained"), severity=CRITICAL),
             accepted("bounce_type", ("soft", "hard")),
             unique_in_load("event_id", tolerate=0.01),
         ),

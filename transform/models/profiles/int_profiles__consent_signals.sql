@@ -4,7 +4,8 @@
   - events: the Segment consent preference `advertising` (true/false) -> ads;
   - crm: a contact opted out of email (`hs_email_optout` true) -> email denied, at the
     contact's last change (false is the CRM's default, not a consent, so it is no signal);
-  - email platform: `unsubscribed` -> email denied; a hard `bounced` -> a hard bounce
+  - email platform: `subscribed` (a confirmed opt-in) -> email granted; `unsubscribed` ->
+    email denied; a hard `bounced` -> a hard bounce
     (the address cannot receive email);
   - lists: each consent column of the list mapping (`{consent: <channel>}`), yes/no answers;
     a list row has no time of its own, so its signal is undated.
@@ -29,11 +30,11 @@ with signals as (
     union all
     select
         'email', 'email_events', email_event_key, 'email',
-        case when event_type = 'unsubscribed' then 'opt_out' else 'hard_bounce' end,
-        false,
+        case event_type when 'subscribed' then 'opt_in' when 'unsubscribed' then 'opt_out' else 'hard_bounce' end,
+        event_type = 'subscribed',
         occurred_at
     from {{ staged('stg_email__email_events') }}
-    where event_type = 'unsubscribed' or (event_type = 'bounced' and bounce_type = 'hard')
+    where event_type in ('subscribed', 'unsubscribed') or (event_type = 'bounced' and bounce_type = 'hard')
     {%- for channel in channels %}
     union all
     select
