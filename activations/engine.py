@@ -65,8 +65,11 @@ DDL = (
         attempt integer not null,
         error varchar,
         reason varchar,
-        recorded_at timestamp with time zone not null
+        recorded_at timestamp with time zone not null,
+        acknowledgement varchar
     )""",
+    # tables created before the column existed
+    f"alter table {LEDGER} add column if not exists acknowledgement varchar",
     f"""create table if not exists {OUTBOX} (
         batch_id varchar primary key,
         sync_run_id varchar not null,
@@ -105,10 +108,20 @@ class Change:
     fields: dict[str, Any]  # what is sent: the new fields, or for a remove the fields last sent
     payload_hash: str
     reason: str | None = None  # why a remove: `exited`, `no_consent`
+    # for an update, what the destination acknowledged before (a destination may send only the
+    # fields that differ, so that it never rewrites a value someone else changed meanwhile)
+    previous: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"customer_id": self.customer_id, "operation": self.operation, "fields": self.fields,
-                "payload_hash": self.payload_hash, "reason": self.reason}
+                "payload_hash": self.payload_hash, "reason": self.reason, "previous": self.previous}
+
+    def changed_fields(self) -> dict[str, Any]:
+        """The fields to write: for an update, those that differ from `previous`; else all."""
+        if self.operation != "update" or self.previous is None:
+            return dict(self.fields)
+        return {name: value for name, value in self.fields.items()
+                if name not in self.previous or self.previous[name] != value}
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,12 @@ class RecordResult:
     customer_id: str
     ok: bool
     error: str | None = None
+    # what the destination holds now when it differs from what was sent (an id it assigned):
+    # kept in the state instead of the sent fields, so the next diff compares with it
+    fields: dict[str, Any] | None = None
+    # what the destination answered about the record (e.g. its id and modification time),
+    # kept as JSON in the ledger row: a two-way sync recognizes its own writes by it
+    acknowledgement: dict[str, Any] | None = None
 
 
 class Destination(Protocol):
@@ -244,7 +263,7 @@ def plan(
                 changes.append(Change(customer_id, "remove", before, held[0], "identity_changed"))
                 changes.append(Change(customer_id, "add", fields, digest))
             else:
-                changes.append(Change(customer_id, "update", fields, digest))
+                changes.append(Change(customer_id, "update", fields, digest, previous=held_fields(held)))
     for customer_id in sorted(acknowledged):
         if customer_id in blocked:
             changes.append(Change(customer_id, "remove", held_fields(acknowledged[customer_id]),
@@ -407,8 +426,8 @@ class SyncEngine:
                 if kept:
                     self.warehouse.insert_frame(STATE, pd.DataFrame([{
                         "destination": self.destination.name, "audience": audience, "customer_id": c.customer_id,
-                        "payload_hash": c.payload_hash, "sent_fields": json.dumps(c.fields, sort_keys=True),
-                        "acknowledged_at": now, "sync_run_id": run_id} for c in kept]))
+                        **_held_now(c, outcome[c.customer_id]), "acknowledged_at": now, "sync_run_id": run_id}
+                        for c in kept]))
             self.warehouse.execute(f"delete from {OUTBOX} where batch_id = ?", (key,))
             self._commit()
         except BaseException:
@@ -454,10 +473,13 @@ class SyncEngine:
             else:
                 record_status = "dead" if attempt >= self.max_attempts else "failed"
                 error = result.error if result is not None else "no answer"
+            acknowledgement = result.acknowledgement if result is not None and status is None else None
             rows.append({"sync_run_id": run_id, "destination": self.destination.name, "audience": audience,
                          "customer_id": change.customer_id, "operation": change.operation,
                          "payload_hash": change.payload_hash, "batch_id": key, "status": record_status,
-                         "attempt": attempt, "error": error, "reason": change.reason, "recorded_at": now})
+                         "attempt": attempt, "error": error, "reason": change.reason, "recorded_at": now,
+                         "acknowledgement": None if acknowledgement is None
+                         else json.dumps(canonical(acknowledgement), sort_keys=True)})
         return pd.DataFrame(rows)
 
     def _begin(self) -> None:
@@ -471,3 +493,11 @@ class SyncEngine:
 
 
 _COUNTER = {"add": "added", "update": "updated", "remove": "removed"}
+
+
+def _held_now(change: Change, result: RecordResult) -> dict[str, str]:
+    """The state row's hash and fields after an acknowledged add or update."""
+    if result.fields is None:
+        return {"payload_hash": change.payload_hash, "sent_fields": json.dumps(change.fields, sort_keys=True)}
+    fields = canonical(result.fields)
+    return {"payload_hash": _digest(fields), "sent_fields": json.dumps(fields, sort_keys=True)}

@@ -81,10 +81,10 @@ class _Base:
 class DuckDBWarehouse(_Base):
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         import duckdb
 
-        self.con = duckdb.connect(str(path))
+        self.con = duckdb.connect(str(path), read_only=read_only)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return self.con.execute(sql, list(params)).df()
@@ -164,12 +164,14 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def connect(target: str, *, duckdb_path: Path | str | None = None, postgres_dsn: str | None = None) -> Any:
-    """The warehouse of a target (`duckdb` or `postgres`)."""
+def connect(target: str, *, duckdb_path: Path | str | None = None, postgres_dsn: str | None = None,
+            read_only: bool = False) -> Any:
+    """The warehouse of a target (`duckdb` or `postgres`); `read_only` opens a DuckDB file
+    without its writer lock (it fails while another process writes it)."""
     if target == "duckdb":
         if duckdb_path is None:
             raise ValueError("the duckdb target needs the warehouse file's path")
-        return DuckDBWarehouse(duckdb_path)
+        return DuckDBWarehouse(duckdb_path, read_only=read_only)
     if target == "postgres":
         if not postgres_dsn:
             raise ValueError("the postgres target needs a connection string")

@@ -1,4 +1,4 @@
-"""Schedules and sensors: the whole platform daily, the CRM hourly, landing folders on arrival."""
+"""Schedules and sensors: the whole platform daily, landing folders on arrival (the CRM loop: crm_sync.py)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,6 @@ def automations(settings: Settings) -> tuple[list, list, list]:
     platform_job = dg.define_asset_job(
         "platform", selection=dg.AssetSelection.all(), description="Every load, check and model."
     )
-    crm_job = dg.define_asset_job(
-        "crm_sync", selection=source_selection("crm"), description="Pull the CRM and rebuild what depends on it."
-    )
     landing_jobs = {
         source: dg.define_asset_job(
             f"ingest_{source}",
@@ -46,7 +43,6 @@ def automations(settings: Settings) -> tuple[list, list, list]:
         dg.ScheduleDefinition(
             name="platform_daily", job=platform_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
         ),
-        dg.ScheduleDefinition(name="crm_hourly", job=crm_job, cron_schedule="15 * * * *", execution_timezone="UTC"),
     ]
 
     @dg.sensor(
@@ -68,4 +64,4 @@ def automations(settings: Settings) -> tuple[list, list, list]:
                 )
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
-    return schedules, [landing_folders], [platform_job, crm_job, *landing_jobs.values()]
+    return schedules, [landing_folders], [platform_job, *landing_jobs.values()]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from orchestration.activation import activation_definitions
+from activations.crm.config import load_crm_sync_config
+from dlt_sources.pipelines import SOURCES
+from orchestration.activation import activation_definitions, load_activation_config, membership_key
 from orchestration.automation import automations
+from orchestration.crm_sync import crm_automations, crm_freshness, crm_loop_job, crm_sync_assets
 from orchestration.identity import identity_assets
 from orchestration.ingest import ingest_assets
 from orchestration.quality import quality_checks
@@ -13,22 +18,35 @@ from orchestration.resources import PlatformResource, build_resources
 from orchestration.settings import Settings
 from orchestration.transform import dbt_project, ensure_manifest, transform_assets
 
+# what the CRM push reads besides the audiences' membership
+CRM_PUSH_UPSTREAM = [dg.AssetKey(["profiles", "customer_profiles"]), dg.AssetKey(["identity", "customer_records"]),
+                     dg.AssetKey(["staging", "crm", "stg_crm__contacts"])]
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     resources = build_resources(settings)
-    activation, audience_schedules = activation_definitions(ensure_manifest(dbt_project(), settings), settings)
+    manifest = ensure_manifest(dbt_project(), settings)
+    activation, audience_schedules = activation_definitions(manifest, settings)
+    crm_config = load_crm_sync_config()
+    audiences = load_activation_config(manifest, settings).audiences
+    crm = crm_sync_assets(crm_config, [*CRM_PUSH_UPSTREAM, *(membership_key(name) for name in audiences)])
     assets = [*ingest_assets(PlatformResource.from_settings(settings)), transform_assets(settings), *identity_assets(),
-              *activation]
+              *activation, *crm]
     schedules, sensors, jobs = automations(settings)
-    return dg.Definitions(
+    loop = crm_loop_job([source for source in SOURCES if source != "crm"])
+    loop_schedules, loop_sensors = crm_automations(loop, settings.crm_base_url)
+    definitions = dg.Definitions(
         assets=assets,
         asset_checks=quality_checks(),
-        schedules=[*schedules, *audience_schedules],
-        sensors=sensors,
-        jobs=jobs,
+        schedules=[*schedules, *loop_schedules, *audience_schedules],
+        sensors=[*sensors, *loop_sensors],
+        jobs=[*jobs, loop],
         resources=resources,
         executor=dg.multiprocess_executor,
     )
+    with warnings.catch_warnings():  # map_asset_specs is a preview API in this Dagster
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return definitions.map_asset_specs(func=crm_freshness)
 
 
 @dg.definitions

@@ -124,6 +124,7 @@ def run_demo(
     echo(summary_text(outcome, truth, settings))
     echo(identity_text(settings))
     echo(activation_text(settings, held))
+    echo(crm_text(settings))
     return outcome
 
 
@@ -148,7 +149,8 @@ def activation_text(settings: Settings, held: dict[tuple[str, str], int]) -> str
                                  ).fetchall()) if "audience_sizes" in tables else {}
         runs = con.execute(
             "select audience, destination, added + updated + unchanged, added, removed, failed + dead"
-            " from activation.sync_runs qualify row_number() over (partition by audience, destination"
+            " from activation.sync_runs where destination <> 'crm'"
+            " qualify row_number() over (partition by audience, destination"
             " order by started_at desc) = 1 order by audience, destination").fetchall()
     for audience, destination, consented, added, removed, failed in runs:
         there = held.get((audience, destination))
@@ -157,6 +159,23 @@ def activation_text(settings: Settings, held: dict[tuple[str, str], int]) -> str
     lines.append("  (in sync: members the destination acknowledged, i.e. with consent for its channel and not held"
                  " by a higher-priority audience; held there: what the local stand-in holds now)")
     return "\n".join(lines)
+
+
+def crm_text(settings: Settings) -> str:
+    """What the CRM push did and what the last reconcile recognized."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        runs = con.execute("select added, updated, removed, failed + dead, unchanged, requests from activation.sync_runs"
+                           " where destination = 'crm' order by started_at desc limit 1").fetchall() \
+            if con.execute("select count(*) from information_schema.tables where table_schema = 'activation'"
+                           " and table_name = 'sync_runs'").fetchone()[0] else []
+        if not runs:
+            return "CRM sync: nothing pushed (see failed checks above)"
+        created = con.execute("select count(*) from activation.activation_ledger where destination = 'crm'"
+                              " and status = 'sent' and acknowledgement like '%\"created\": true%'").fetchone()[0]
+    added, updated, removed, failed, unchanged, requests = runs[0]
+    return (f"\nCRM sync (two-way): {added + updated:,} contacts written ({created:,} created for consented customers,"
+            f" the rest updated), {removed:,} cleared, {failed:,} failed, {unchanged:,} already in step;"
+            f" {requests:,} requests. The next pull recognizes these writes as the platform's own.")
 
 
 def identity_text(settings: Settings) -> str:

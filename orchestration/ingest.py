@@ -42,7 +42,11 @@ def _run_source(spec: SourceSpec, platform: PlatformResource, crm_api: CrmApiRes
     if spec.kind == "landing":
         return spec.factory(bucket_url=platform.landing(spec.name))
     if spec.kind == "api":
-        return spec.factory(base_url=crm_api.base_url, access_token=crm_api.access_token)
+        from activations.crm.config import load_crm_sync_config
+
+        # the CRM sync's fields too, so the reconcile step sees the CRM's side of them
+        return spec.factory(base_url=crm_api.base_url, access_token=crm_api.access_token,
+                            extra_contact_properties=tuple(load_crm_sync_config().pulled_properties))
     return spec.factory(credentials=platform.pos_database_url)
 
 

@@ -64,16 +64,23 @@ def crm_source(
     base_url: str = dlt.config.value,
     access_token: str = dlt.secrets.value,
     object_types: tuple[str, ...] = tuple(OBJECTS),
+    extra_contact_properties: tuple[str, ...] = (),
 ) -> Any:
-    """CRM objects changed since the last run (`contacts`, `companies`), merged on `id`."""
+    """CRM objects changed since the last run (`contacts`, `companies`), merged on `id`.
+
+    `extra_contact_properties`: contact properties read besides the standard ones (the CRM
+    sync's fields, activations/crm_sync.yml), so the platform sees the CRM's side of them."""
     unknown = [name for name in object_types if name not in OBJECTS]
     if unknown:
         raise ValueError(f"unknown CRM object type(s) {unknown}; known: {list(OBJECTS)}")
+    properties = {name: list(OBJECTS[name]) for name in object_types}
+    if "contacts" in properties:
+        properties["contacts"] += [name for name in extra_contact_properties if name not in properties["contacts"]]
     config: Any = {
         "client": {
             "base_url": base_url.rstrip("/") + "/",
             "auth": {"type": "bearer", "token": access_token},
         },
-        "resources": [_search_resource(name, OBJECTS[name]) for name in object_types],
+        "resources": [_search_resource(name, properties[name]) for name in object_types],
     }
     yield from rest_api_resources(config)

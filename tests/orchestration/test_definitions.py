@@ -80,14 +80,15 @@ def test_every_warehouse_writer_runs_in_the_duckdb_pool(defs: dg.Definitions) ->
 
 def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
     assert defs.resolve_schedule_def("platform_daily").cron_schedule == "0 3 * * *"
-    assert defs.resolve_schedule_def("crm_hourly").cron_schedule == "15 * * * *"
-    crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_sync").asset_layer.selected_asset_keys}
-    assert {key for key in crm_keys if key.startswith(("raw/", "staging/"))} == {
-        "raw/crm/contacts",
-        "raw/crm/companies",
-        "staging/crm/stg_crm__contacts",
-        "staging/crm/stg_crm__companies",
-    }
+    assert defs.resolve_schedule_def("crm_loop_hourly").cron_schedule == "15 * * * *"
+    crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_loop").asset_layer.selected_asset_keys}
+    # the loop: the CRM's loads and staging only (other sources are read as they are) ...
+    assert {key.split("/")[1] for key in crm_keys if key.startswith(("raw/", "staging/"))} == {"crm"}
+    assert {"raw/crm/contacts", "staging/crm/stg_crm__contacts"} <= crm_keys
+    # ... reconcile after the pull, the audiences' membership and the push at the end
+    assert {"crm_sync/contact_edits", "activation/crm/contacts", "activation/rfm_champions/membership"} <= crm_keys
+    assert not any(key.startswith("activation/") and key.split("/")[-1] not in ("membership", "contacts")
+                   for key in crm_keys)
     # a pull rebuilds what depends on it: identity, its health, profiles; profiles wait for
     # the health asset, so its blocking checks stop them
     graph = defs.resolve_asset_graph()
@@ -97,6 +98,14 @@ def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
     for source in ("events", "email", "support", "lists"):
         keys = defs.resolve_job_def(f"ingest_{source}").asset_layer.selected_asset_keys
         assert {key.path[1] for key in keys} == {source}
+    # the loop has no cycle: the push is downstream of the reconcile step, never upstream
+    push, reconcile = dg.AssetKey(["activation", "crm", "contacts"]), dg.AssetKey(["crm_sync", "contact_edits"])
+    assert reconcile in set(graph.upstream_key_iterator(push))
+    assert push not in set(graph.upstream_key_iterator(reconcile))
+    assert dg.AssetKey(["raw", "crm", "contacts"]) in graph.get(reconcile).parent_keys
+    assert defs.resolve_sensor_def("crm_changes") and defs.resolve_sensor_def("crm_loop_failures")
+    policy = graph.get(dg.AssetKey(["raw", "crm", "contacts"])).freshness_policy
+    assert policy is not None and policy.warn_window.to_timedelta().total_seconds() == 2 * 3600
 
 
 def test_landing_sensor_requests_a_load_for_new_files_only(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@
         'city': 'text', 'state': 'text', 'postcode': 'text', 'country_code': 'text',
         'lifecycle_stage': 'text', 'owner_id': 'text', 'company_id': 'text',
         'has_opted_out_of_email': 'boolean', 'created_at': 'timestamp', 'updated_at': 'timestamp',
-        'is_archived': 'boolean', 'load_id': 'text'
+        'crm_updated_at': 'timestamp', 'is_platform_created': 'boolean', 'is_archived': 'boolean', 'load_id': 'text'
     },
     'stg_email__email_events': {
         'email_event_key': 'text', 'event_id': 'text', 'event_type': 'text', 'email': 'text',

@@ -23,6 +23,8 @@ with stated as (
         coalesce(updated_at, created_at)
     from {{ staged('stg_crm__contacts') }}
     where is_archived is not true
+      -- a contact the CRM sync created states only what the platform wrote, until edited in the CRM
+      and not (coalesce(is_platform_created, false) and updated_at is null)
     union all
     select
         'commerce', 'customers', loyalty_id,

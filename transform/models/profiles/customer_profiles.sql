@@ -45,6 +45,9 @@ final as (
         {%- for attribute in profile_attributes() %}
         golden.{{ attribute }}_source,
         {%- endfor %}
+        {%- for attribute in profile_attributes() %}
+        golden.{{ attribute }}_observed_at,
+        {%- endfor %}
         identifiers.emails,
         identifiers.phones,
         identifiers.user_ids,

@@ -97,7 +97,7 @@ customers as (
 ),
 
 {{ rule.name }}_winner as (
-    select customer_id, source, {{ fields }}
+    select customer_id, source, observed_at, {{ fields }}
     from {{ rule.name }}_ranked
     where winner_rank = 1
 ),
@@ -108,7 +108,9 @@ final as (
         {%- for rule in rules %}
         {%- for field in rule.fields %}
         {{ rule.name }}_winner.{{ field }},
-        case when {{ rule.name }}_winner.{{ field }} is not null then {{ rule.name }}_winner.source end as {{ field }}_source{% if not loop.last %},{% endif %}
+        case when {{ rule.name }}_winner.{{ field }} is not null then {{ rule.name }}_winner.source end as {{ field }}_source,
+        {#- the latest time the winning source stated the value (the CRM sync's last-writer rule) #}
+        case when {{ rule.name }}_winner.{{ field }} is not null then {{ rule.name }}_winner.observed_at end as {{ field }}_observed_at{% if not loop.last %},{% endif %}
         {%- endfor %}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from customers

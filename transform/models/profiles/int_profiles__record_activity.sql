@@ -18,6 +18,8 @@ with activity as (
         'crm', 'contacts', contact_id, 'crm',
         coalesce(created_at, updated_at), coalesce(updated_at, created_at)
     from {{ staged('stg_crm__contacts') }}
+    -- a contact the CRM sync created, never edited in the CRM since, is not the person's activity
+    where not (coalesce(is_platform_created, false) and updated_at is null)
     union all
     select
         'commerce', 'customers', loyalty_id, 'pos',

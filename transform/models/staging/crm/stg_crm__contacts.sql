@@ -1,4 +1,8 @@
-{#- CRM contacts: HubSpot property strings typed, identifiers normalized. -#}
+{#-
+  CRM contacts: HubSpot property strings typed, identifiers normalized. `updated_at` is the
+  last modification made in the CRM; HubSpot's own last-modified date, which the platform's
+  pushes move too, is `crm_updated_at`.
+-#}
 {%- set raw = source('crm', 'contacts') -%}
 {%- set columns = relation_columns(raw) -%}
 
@@ -29,7 +33,7 @@ renamed as (
         nullif(trim({{ column_or_null(columns, 'properties__associatedcompanyid') }}), '') as company_id,
         {{ safe_cast(column_or_null(columns, 'properties__hs_email_optout'), 'boolean') }} as has_opted_out_of_email,
         {{ timestamp_from_text(column_or_null(columns, 'properties__createdate')) }} as created_at,
-        {{ safe_cast('updated_at', 'timestamp') }} as updated_at,
+        {{ safe_cast('updated_at', 'timestamp') }} as crm_updated_at,
         {{ column_or_null(columns, 'archived', 'boolean') }} as is_archived,
         _dlt_load_id as load_id
 
@@ -37,9 +41,41 @@ renamed as (
 
 ),
 
+edits as (
+
+    {#- the CRM sync's record of each modification and whose it was (macros/crm_sync.sql) -#}
+    select
+        contact_id,
+        max(case when origin = 'crm' then modified_at end) as edited_at,
+        count(*) as modifications
+    from {{ source('crm_sync', 'contact_edits') }}
+    group by contact_id
+
+),
+
+platform_created as (
+
+    select distinct edits.contact_id
+    from {{ source('crm_sync', 'contact_edits') }} as edits
+    inner join renamed
+        on renamed.contact_id = edits.contact_id
+       and edits.origin = 'platform'
+       and edits.modified_at = renamed.created_at
+
+),
+
 final as (
 
-    select * from renamed
+    select
+        renamed.*,
+        {#- the last change made in the CRM: the platform's own pushes coming back do not move it
+            (null for a contact only the platform ever wrote); HubSpot's own date when the sync
+            has not recorded the contact yet -#}
+        case when edits.modifications is null then renamed.crm_updated_at else edits.edited_at end as updated_at,
+        platform_created.contact_id is not null as is_platform_created
+    from renamed
+    left join edits on edits.contact_id = renamed.contact_id
+    left join platform_created on platform_created.contact_id = renamed.contact_id
 
 )
 

@@ -1,0 +1,227 @@
+"""The two-way CRM loop in Dagster, visible in the asset graph without a cycle:
+
+    raw/crm/* (pull) -> crm_sync/contact_edits (reconcile) -> staging -> identity -> profiles
+        -> activation/<audience>/membership -> activation/crm/contacts (push)
+
+- job `crm_loop` runs exactly that chain (other sources' loads are left out: identity reads
+  their staging models as they are), hourly by the schedule `crm_loop_hourly`, and sooner
+  when the sensor `crm_changes` sees contacts modified in the CRM by someone other than the
+  platform (it polls the CRM's search API);
+- the sensor `crm_loop_failures` records every failed loop run as an observation on the push
+  asset (shown on its page) and in the log;
+- the CRM's raw tables carry a freshness policy: warn past two hours without a pull.
+"""
+
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import dagster as dg
+
+from activations.crm.config import CrmSyncConfig
+from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
+from orchestration.resources import CrmApiResource, PlatformResource
+
+RECONCILE_KEY = dg.AssetKey(["crm_sync", "contact_edits"])
+PUSH_KEY = dg.AssetKey(["activation", "crm", "contacts"])
+RAW_CONTACTS = dg.AssetKey(["raw", "crm", "contacts"])
+PUSH_CHECK = "crm_writes_are_permitted"
+CRM_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=6), warn_window=timedelta(hours=2))
+CRM_LOOP_JOB = "crm_loop"
+SENSOR_LOOKBACK = timedelta(days=2)  # own writes the change sensor compares with
+
+
+def crm_destination(config: CrmSyncConfig, crm_api: CrmApiResource) -> Any:
+    from activations.crm.client import CrmDestination
+    from activations.destinations.base import RateLimit
+
+    limit = RateLimit(*config.rate_limit) if config.rate_limit else None
+    return CrmDestination("crm", crm_api.base_url, crm_api.access_token, fields=config.written,
+                          object_type=config.object_type, property_group=config.property_group,
+                          batch_size=config.batch_size, rate_limit=limit)
+
+
+def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=RECONCILE_KEY,
+        deps=[RAW_CONTACTS],
+        group_name=INGEST_GROUP,
+        pool=DUCKDB_WRITERS_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description="After each CRM pull: which contact changes were edits made in the CRM and which were the "
+                    "platform's own pushes coming back; platform-owned fields edited in the CRM (conflicts); "
+                    "contacts deleted in the CRM.",
+    )
+    def contact_edits(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
+        from activations.crm.sync import reconcile
+
+        with platform.warehouse() as warehouse:
+            report = reconcile(warehouse, config, run_id=context.run.run_id)
+        context.log.info("CRM reconcile: %s", report.counts())
+        rows = "\n".join(f"| {c['contact_id']} | {c['field']} | {c['resolution']} |" for c in report.conflicts[:20])
+        return dg.MaterializeResult(metadata={
+            **{name: dg.MetadataValue.int(value) for name, value in report.counts().items()},
+            # contact ids and field names only: values can be personal data
+            "conflicts_sample": dg.MetadataValue.md(
+                "| contact | platform field edited in the CRM | resolution |\n|---|---|---|\n"
+                + (rows or "| (none) | | |")),
+        })
+
+    @dg.asset(
+        key=PUSH_KEY,
+        deps=[RECONCILE_KEY, *upstream_of_push],
+        group_name="activation",
+        pool=DUCKDB_WRITERS_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        check_specs=[dg.AssetCheckSpec(PUSH_CHECK, asset=PUSH_KEY, blocking=True,
+                                       description="Every contact written this run belongs to an active, "
+                                                   "unsuppressed customer.")],
+        description="Writes platform-owned fields (customer id, lifetime value, RFM segment, audiences, last seen, "
+                    "propensities when built) and, by the last-writer rule, shared fields to CRM contacts; creates "
+                    "contacts only for customers the create rule allows (activations/crm_sync.yml).",
+        metadata={"fields": ", ".join(spec.name for spec in config.written)},
+    )
+    def crm_contacts(context: dg.AssetExecutionContext, platform: PlatformResource, crm_api: CrmApiResource):
+        from activations.crm.sync import DESTINATION, blocked_customers, push
+
+        client = crm_destination(config, crm_api)
+        created = client.ensure_properties()
+        if created:
+            context.log.info("created CRM properties %s", ", ".join(created))
+        with platform.warehouse() as warehouse:
+            report, plan = push(warehouse, config, client, run_id=context.run.run_id)
+            sent = warehouse.query(
+                "select distinct customer_id from activation.activation_ledger where sync_run_id = ?"
+                " and destination = ? and status = 'sent' and operation in ('add', 'update')",
+                (context.run.run_id, DESTINATION))
+            refused = sorted(blocked_customers(warehouse, sent["customer_id"].astype(str)))
+        context.log.info("CRM push: %s", report.counts())
+        yield dg.MaterializeResult(metadata={
+            **{name: dg.MetadataValue.int(value) for name, value in report.counts().items()},
+            "contacts_to_create": dg.MetadataValue.int(plan.creates),
+            "not_created": dg.MetadataValue.json(plan.not_created),
+            "shared_fields_crm_kept": dg.MetadataValue.int(plan.crm_kept),
+            "shared_fields_platform_won": dg.MetadataValue.int(plan.platform_won),
+            "conflicts_kept": dg.MetadataValue.int(plan.kept_conflicts),
+            "properties_created": dg.MetadataValue.int(len(created)),
+        })
+        yield dg.AssetCheckResult(
+            check_name=PUSH_CHECK, passed=not refused, severity=dg.AssetCheckSeverity.ERROR,
+            description="every written contact's customer is active and unsuppressed" if not refused
+            else f"{len(refused)} written contact(s) belong to inactive or suppressed customers, e.g. {refused[0]}",
+            metadata={"refused": dg.MetadataValue.int(len(refused))})
+
+    return [contact_edits, crm_contacts]
+
+
+def crm_loop_job(other_sources: list[str]) -> Any:
+    # the CRM's loads are one dlt op: take all its tables (and their staging) together
+    selection = dg.AssetSelection.assets(PUSH_KEY).upstream() | dg.AssetSelection.key_prefixes(["raw", "crm"]) \
+        | dg.AssetSelection.key_prefixes(["staging", "crm"])
+    for source in other_sources:
+        selection = selection - dg.AssetSelection.key_prefixes(["raw", source]) \
+            - dg.AssetSelection.key_prefixes(["staging", source])
+    return dg.define_asset_job(CRM_LOOP_JOB, selection=selection,
+                               description="The two-way CRM loop: pull, reconcile, identity, profiles, push.")
+
+
+def crm_automations(job: Any, crm_base_url: str) -> tuple[list, list]:
+    schedule = dg.ScheduleDefinition(name="crm_loop_hourly", job=job, cron_schedule="15 * * * *",
+                                     execution_timezone="UTC", description="The whole CRM loop, hourly.")
+
+    @dg.sensor(
+        name="crm_changes",
+        job=job,
+        minimum_interval_seconds=120,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Polls the CRM's search API for contacts modified since it last looked and starts the CRM loop "
+                    "when one was changed by someone other than the platform.",
+    )
+    def crm_changes(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        from orchestration.settings import Settings
+
+        settings = Settings.from_env()
+        token = os.environ.get("CDP_CRM_TOKEN", "")
+        if not token:
+            return dg.SkipReason("CDP_CRM_TOKEN is not set")
+        changed = crm_changes_since(settings.crm_base_url or crm_base_url, token,
+                                    int(context.cursor) if context.cursor else None)
+        if changed is None:
+            return dg.SkipReason("the CRM did not answer; will look again")
+        latest, contacts = changed
+        if context.cursor is None:
+            return dg.SensorResult(skip_reason="first look: remembering where the CRM is", cursor=str(latest))
+        if not contacts:
+            return dg.SkipReason("no contact modified in the CRM since the last look")
+        try:
+            own = own_writes(settings)
+        except Exception as error:  # noqa: BLE001 - a busy DuckDB file: look again next tick
+            return dg.SkipReason(f"cannot read the platform's own writes yet ({type(error).__name__}); will look again")
+        outside = [cid for cid, updated in contacts if updated not in own.get(cid, ())]
+        if not outside:
+            return dg.SensorResult(skip_reason=f"{len(contacts)} modification(s), all the platform's own writes",
+                                   cursor=str(latest))
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"crm-changes:{latest}",
+                                                           tags={"crm_changed_contacts": str(len(outside))})],
+                               cursor=str(latest))
+
+    @dg.run_failure_sensor(name="crm_loop_failures", monitored_jobs=[job],
+                           default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="Records every failed CRM loop run on the push asset.")
+    def crm_loop_failures(context: dg.RunFailureSensorContext) -> None:
+        message = context.failure_event.message or "the run failed"
+        context.log.error("CRM loop run %s failed: %s", context.dagster_run.run_id, message)
+        context.instance.report_runless_asset_event(dg.AssetObservation(
+            asset_key=PUSH_KEY, metadata={"failed_run_id": context.dagster_run.run_id, "failure": message[:2000],
+                                          "failed_at": datetime.now(timezone.utc).isoformat()}))
+
+    return [schedule], [crm_changes, crm_loop_failures]
+
+
+def crm_changes_since(base_url: str, token: str, after_ms: int | None,
+                      limit: int = 100) -> tuple[int, list[tuple[str, str]]] | None:
+    """(latest modification seen in epoch ms, [(contact id, updatedAt)] modified after `after_ms`),
+    or None when the CRM cannot be reached. With no `after_ms`, only the latest modification."""
+    import requests
+
+    from activations.crm.sync import crm_value
+
+    if after_ms is None:
+        body: dict[str, Any] = {"sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
+                                "properties": ["lastmodifieddate"], "limit": 1}
+    else:
+        body = {"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT",
+                                               "value": str(after_ms)}]}],
+                "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                "properties": ["lastmodifieddate"], "limit": limit}
+    try:
+        response = requests.post(f"{base_url.rstrip('/')}/crm/v3/objects/contacts/search", json=body,
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    except requests.RequestException:
+        return None
+    if response.status_code >= 500 or response.status_code == 429:
+        return None
+    response.raise_for_status()
+    results = response.json().get("results", [])
+    contacts = [(str(item["id"]), crm_value(item.get("updatedAt"), "datetime")) for item in results]
+    stamps = [int(datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() * 1000)
+              for _, updated in contacts if updated]
+    latest = max(stamps, default=after_ms or 0)
+    return latest, ([] if after_ms is None else contacts)
+
+
+def own_writes(settings: Any) -> dict[str, set[str]]:
+    """contact id -> `updatedAt` values the CRM answered to the platform's recent writes."""
+    from activations.crm.sync import own_acknowledgements
+    from expectations.warehouse import connect
+
+    with connect(settings.target, duckdb_path=settings.warehouse_path, postgres_dsn=settings.postgres.url if settings.target == "postgres" else None,
+                 read_only=True) as warehouse:
+        return own_acknowledgements(warehouse, datetime.now(timezone.utc) - SENSOR_LOOKBACK)
+
+
+def crm_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """The CRM's raw tables warn past two hours without a pull (fail past six)."""
+    if spec.key.path[:2] == ["raw", "crm"]:
+        return dg.apply_freshness_policy(spec, CRM_FRESHNESS)
+    return spec
