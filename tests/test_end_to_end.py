@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -478,3 +479,40 @@ def test_the_plan_command_shows_an_unchanged_audience_as_nothing_to_do(platform_
     assert result.exit_code == 0, result.output
     assert "rfm_champions -> email_platform (mirror): 0 to add, 0 to update, 0 to remove;" in result.output
     assert "rfm_champions -> ad_platform (mirror): 0 to add" in result.output
+
+
+def test_crm_duplicates_are_suggested_for_merging_exactly_as_the_world_has_them(platform_run) -> None:
+    settings, _ = platform_run
+    person = {row["record_key"]: row["person_id"] for row in
+              csv.DictReader((settings.world_dir / "ground_truth" / "records.csv").open(newline=""))
+              if (row["source"], row["table"]) == ("crm", "contacts")}
+    contacts_per_person = Counter(person.values())
+    with connect(settings) as con:
+        pairs = con.execute("select merge_contact_id, keep_contact_id, evidence from crm_sync.crm_merge_suggestions"
+                            ).fetchall()
+    assert pairs and all(person[merge] == person[keep] for merge, keep, _ in pairs)
+    assert len(pairs) == sum(count - 1 for count in contacts_per_person.values() if count > 1)
+    assert {evidence.split(":")[0] for _, _, evidence in pairs} <= {"deterministic", "probabilistic"}
+
+
+def test_the_crm_push_writes_platform_fields_and_creates_consented_contacts_only(platform_run) -> None:
+    from dlt_sources.sample_world.crm_server import CrmStore
+
+    settings, (_, text) = platform_run
+    assert "CRM sync (two-way):" in text
+    store = CrmStore(settings.crm_db_path)
+    with connect(settings) as con:
+        written = con.execute(
+            "select customer_id, operation, acknowledgement from activation.activation_ledger"
+            " where destination = 'crm' and status = 'sent'").fetchall()
+        consented = {c for (c,) in con.execute("select customer_id from profiles.customer_profiles"
+                                                " where consent_email and email is not null").fetchall()}
+        with_contact = {c for (c,) in con.execute(
+            "select distinct customer_id from identity.customer_records where source_name = 'crm'"
+            " and customer_id is not null").fetchall()}
+    assert written
+    created = [(c, json.loads(ack)["contact_id"]) for c, _, ack in written if json.loads(ack)["created"]]
+    assert created and {c for c, _ in created} <= consented - with_contact
+    for customer_id, contact_id in created[:25] + [(c, json.loads(a)["contact_id"]) for c, _, a in written[:25]]:
+        assert store.get("contacts", contact_id, properties=["cdp_customer_id"])["properties"]["cdp_customer_id"] \
+            == customer_id

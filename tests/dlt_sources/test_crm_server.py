@@ -99,7 +99,7 @@ def test_hand_edits_and_batch_upserts_bump_the_modification_date(server: CrmServ
         ("POST", "/crm/v3/objects/contacts/search", {"limit": 500}, 400, "limit must be between 1 and 200"),
         ("POST", "/crm/v3/objects/contacts/search", {"after": "10000"}, 400, "at most 10000 results"),
         ("POST", "/crm/v3/objects/contacts/batch/upsert", {"inputs": [{"idProperty": "email", "id": "a@b.co", "properties": {"shoe_size": "9"}}]}, 400, 'Property "shoe_size" does not exist'),
-        ("POST", "/crm/v3/objects/deals/search", {}, 400, "Unable to infer object type"),
+        ("POST", "/crm/v3/objects/tickets/search", {}, 400, "Unable to infer object type"),
     ],
 )
 def test_errors_have_hubspot_status_and_body(server: CrmServer, method, path, body, status, fragment) -> None:
