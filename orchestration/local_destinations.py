@@ -62,6 +62,7 @@ def local_destinations(manifest_path: Path, settings: Any, env: Mapping[str, str
     from dlt_sources.sample_world.sandbox.esp import EspServer
     from dlt_sources.sample_world.sandbox.webhook import WebhookServer
     from orchestration.activation import load_activation_config
+    from orchestration.settings import environment
 
     env = dict(os.environ if env is None else env)
     tokens = {name: env.get(name) or value for name, value in LOCAL_TOKENS.items()}
@@ -71,9 +72,7 @@ def local_destinations(manifest_path: Path, settings: Any, env: Mapping[str, str
         webhook = stack.enter_context(WebhookServer(tokens["CDP_WEBHOOK_SECRET"]))
         variables = {**tokens, "CDP_ESP_URL": esp.base_url, "CDP_ADS_URL": ads.base_url,
                      "CDP_WEBHOOK_URL": f"{webhook.base_url}/hooks/{WEBHOOK_NAME}"}
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
+        with environment(variables):
             config = load_activation_config(manifest_path, settings)
             for audience in config.audiences.values():
                 for target in audience.targets:
@@ -84,9 +83,3 @@ def local_destinations(manifest_path: Path, settings: Any, env: Mapping[str, str
                     elif spec.type == "ads":
                         ads.create_audience(_list_id(config, audience.name, target.destination))
             yield LocalDestinations(esp, ads, webhook, variables)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
 from dlt_sources.pipelines import destination, loader_file_format, make_pipeline
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, environment
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -69,16 +68,8 @@ class PlatformResource(dg.ConfigurableResource):
     @contextmanager
     def dbt_environment(self) -> Iterator[None]:
         """The variables transform/profiles.yml reads, set for the dbt subprocesses started inside."""
-        saved = {key: os.environ.get(key) for key in self.dbt_env}
-        os.environ.update(self.dbt_env)
-        try:
+        with environment(self.dbt_env):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 class CrmApiResource(dg.ConfigurableResource):

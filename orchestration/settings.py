@@ -9,7 +9,8 @@ CRM token are not read here: the Dagster resources take them as `dg.EnvVar`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +119,18 @@ class Settings:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+@contextmanager
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Sets `variables` in `os.environ` while open, then puts back what was there (or nothing)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

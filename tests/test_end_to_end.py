@@ -391,7 +391,7 @@ def test_audiences_reach_their_destinations_with_consent_only(platform_run, loca
     settings, (_, text) = platform_run
     _, destinations = local_systems
     config = activation_config(settings)
-    assert "audiences -> destinations" in text
+    assert "audience -> destination" in text
     reached = 0
     with connect(settings) as con:
         for audience in config.audiences.values():

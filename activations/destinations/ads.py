@@ -28,9 +28,7 @@ of the batch applies. A removal takes out every stored row sharing one of the id
 from __future__ import annotations
 
 import hashlib
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +37,6 @@ import phonenumbers
 from activations.destinations.base import (
     HttpClient,
     HttpDestination,
-    RateLimit,
     answer_json,
     check_field_name,
     check_mapping,
@@ -106,19 +103,11 @@ class AdsDestination(HttpDestination):
         phone_field: str = "phone",
         default_phone_region: str = "US",
         batch_size: int = 10_000,
-        rate_limit: RateLimit | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 60.0,
-        retry_after_max: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        **unknown: Any,
+        **transport: Any,
     ) -> None:
         """`audiences`: audience name -> the platform's audience id (when None, an audience
         goes to the platform audience of its own name)."""
-        self._setup(name, batch_size, unknown)
+        transport = self._setup(name, batch_size, transport)
         token = check_secret(self.name, "token", token)
         self.audiences = None if audiences is None else check_mapping(self.name, "audiences", audiences)
         self.email_field = check_field_name(self.name, "email_field", email_field)
@@ -129,9 +118,7 @@ class AdsDestination(HttpDestination):
         self.default_phone_region = default_phone_region
         self.fields: frozenset[str] | None = frozenset({self.email_field, self.phone_field})
         self.key_fields = (self.email_field, self.phone_field)  # a row is its hashes: any change replaces it
-        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, timeout=timeout,
-                               max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
-                               retry_after_max=retry_after_max, rate_limit=rate_limit, sleep=sleep, rng=rng)
+        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, **transport)
 
     def audience_id(self, audience: str) -> str:
         if self.audiences is None:

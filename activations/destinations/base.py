@@ -83,12 +83,14 @@ def check_name(name: Any) -> str:
     return name
 
 
-def check_unknown_settings(destination: str, cls: type, unknown: Mapping[str, Any]) -> None:
-    """Rejects settings `cls.__init__` does not take, suggesting the closest known one."""
+def check_unknown_settings(destination: str, cls: type, unknown: Mapping[str, Any],
+                           also_known: Iterable[str] = ()) -> None:
+    """Rejects settings `cls.__init__` does not take (nor `also_known`), suggesting the closest known one."""
     if not unknown:
         return
     known = [parameter.name for parameter in inspect.signature(cls.__init__).parameters.values()
              if parameter.name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    known += [name for name in also_known if name not in known]
     problems = []
     for setting in sorted(unknown):
         close = get_close_matches(setting, known, n=1)
@@ -469,8 +471,17 @@ def answer_json(response: requests.Response, destination: str, expected: Iterabl
     return body
 
 
+# the HTTP client's settings every HTTP destination takes as keywords (see HttpClient)
+TRANSPORT_SETTINGS = ("rate_limit", "timeout", "max_retries", "backoff_base", "backoff_max", "retry_after_max",
+                      "sleep", "rng")
+
+
 class HttpDestination:
-    """What the HTTP destinations share: settings checks, the client, closing."""
+    """What the HTTP destinations share: settings checks, the client, closing.
+
+    Every HTTP destination also takes the client's settings as keywords: `rate_limit`
+    (a RateLimit), `timeout`, `max_retries`, `backoff_base`, `backoff_max`, `retry_after_max`
+    (seconds), and for tests `sleep` and `rng`; see HttpClient for their defaults."""
 
     MAX_BATCH_SIZE: int
     PLATFORM: str  # how messages name the kind of destination, e.g. "email platform"
@@ -479,10 +490,14 @@ class HttpDestination:
     fields: frozenset[str] | None
     http: HttpClient
 
-    def _setup(self, name: str, batch_size: int, unknown: Mapping[str, Any]) -> None:
+    def _setup(self, name: str, batch_size: int, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Checks the name, the batch size and the keyword settings the destination's own
+        parameters did not take: the client's (returned, for HttpClient) or unknown (refused)."""
         self.name = check_name(name)
-        check_unknown_settings(self.name, type(self), unknown)
+        check_unknown_settings(self.name, type(self), {k: v for k, v in settings.items() if k not in TRANSPORT_SETTINGS},
+                               also_known=TRANSPORT_SETTINGS)
         self.batch_size = check_batch_size(self.name, batch_size, self.MAX_BATCH_SIZE, self.PLATFORM)
+        return {k: v for k, v in settings.items() if k in TRANSPORT_SETTINGS}
 
     def _check_operation(self, operation: str) -> None:
         if operation not in ("upsert", "remove"):

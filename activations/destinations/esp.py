@@ -25,17 +25,14 @@ elsewhere; keep such members in the `blocked` set.
 from __future__ import annotations
 
 import math
-import random
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from activations.destinations.base import (
     HttpClient,
     HttpDestination,
-    RateLimit,
     answer_json,
     check_field_name,
     check_mapping,
@@ -62,20 +59,12 @@ class EspDestination(HttpDestination):
         email_field: str = "email",
         merge_fields: Mapping[str, str] | None = None,
         batch_size: int = 500,
-        rate_limit: RateLimit | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 60.0,
-        retry_after_max: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        **unknown: Any,
+        **transport: Any,
     ) -> None:
         """`lists`: audience name -> list id (an audience not listed goes to the list of its own
         name when `lists` is None, and is refused otherwise). `merge_fields`: merge tag (e.g.
         "FNAME") -> the change field it takes its value from (e.g. "first_name")."""
-        self._setup(name, batch_size, unknown)
+        transport = self._setup(name, batch_size, transport)
         token = check_secret(self.name, "token", token)
         self.lists = None if lists is None else check_mapping(self.name, "lists", lists)
         self.email_field = check_field_name(self.name, "email_field", email_field)
@@ -87,9 +76,7 @@ class EspDestination(HttpDestination):
                                           "e.g. {'FNAME': 'first_name'})")
         self.fields: frozenset[str] | None = frozenset({self.email_field, *self.merge_fields.values()})
         self.key_fields = (self.email_field,)  # a member is its email: a new one is a remove and an add
-        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, timeout=timeout,
-                               max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
-                               retry_after_max=retry_after_max, rate_limit=rate_limit, sleep=sleep, rng=rng)
+        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, **transport)
 
     def list_id(self, audience: str) -> str:
         if self.lists is None:

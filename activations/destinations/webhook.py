@@ -18,13 +18,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from activations.destinations.base import HttpClient, HttpDestination, RateLimit, check_secret
+from activations.destinations.base import HttpClient, HttpDestination, check_secret
 from activations.engine import Change, RecordResult
 
 TIMESTAMP_HEADER = "X-CDP-Timestamp"
@@ -48,25 +47,15 @@ class WebhookDestination(HttpDestination):
         secret: str | bytes,
         *,
         batch_size: int = 500,
-        rate_limit: RateLimit | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 60.0,
-        retry_after_max: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
-        **unknown: Any,
+        **transport: Any,
     ) -> None:
         """`clock` gives the Unix time for `sent_at` and the signature's timestamp."""
-        self._setup(name, batch_size, unknown)
+        transport = self._setup(name, batch_size, transport)
         self._secret = check_secret(self.name, "secret", secret, allow_bytes=True)
         self.fields: frozenset[str] | None = None
         self.clock = clock
-        self.http = HttpClient(self.name, url, {}, timeout=timeout, max_retries=max_retries,
-                               backoff_base=backoff_base, backoff_max=backoff_max, retry_after_max=retry_after_max,
-                               rate_limit=rate_limit, sleep=sleep, rng=rng, clock=clock, show_path=False)
+        self.http = HttpClient(self.name, url, {}, **transport, clock=clock, show_path=False)
 
     def send(self, audience: str, operation: str, changes: Sequence[Change], idempotency_key: str) -> list[RecordResult]:
         self._check_operation(operation)
