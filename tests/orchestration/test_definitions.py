@@ -17,7 +17,7 @@ from orchestration.settings import Settings
 
 RAW_TABLES = {
     "events": ["events"],
-    "crm": ["contacts", "companies"],
+    "crm": ["contacts", "companies", "deals", "deal_contacts", "owners", "archived_contacts"],
     "commerce": ["stores", "customers", "orders", "order_lines"],
     "email": ["email_events"],
     "support": ["tickets"],
@@ -83,10 +83,8 @@ def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
     assert defs.resolve_schedule_def("crm_hourly").cron_schedule == "15 * * * *"
     crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_sync").asset_layer.selected_asset_keys}
     assert {key for key in crm_keys if key.startswith(("raw/", "staging/"))} == {
-        "raw/crm/contacts",
-        "raw/crm/companies",
-        "staging/crm/stg_crm__contacts",
-        "staging/crm/stg_crm__companies",
+        *(f"raw/crm/{table}" for table in RAW_TABLES["crm"]),
+        *(f"staging/crm/stg_crm__{table}" for table in RAW_TABLES["crm"]),
     }
     # a pull rebuilds what depends on it: identity, its health, profiles; profiles wait for
     # the health asset, so its blocking checks stop them
