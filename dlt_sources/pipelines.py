@@ -43,7 +43,7 @@ SOURCES: dict[str, SourceSpec] = {
     spec.name: spec
     for spec in (
         SourceSpec("events", events_source, "landing", "Segment-spec web and app events"),
-        SourceSpec("crm", crm_source, "api", "CRM contacts and companies (HubSpot CRM v3 API)"),
+        SourceSpec("crm", crm_source, "api", "CRM contacts, companies, deals, owners and deletions (HubSpot CRM API)"),
         SourceSpec("commerce", commerce_source, "database", "commerce and point-of-sale orders"),
         SourceSpec("email", email_source, "landing", "email-platform engagement"),
         SourceSpec("support", support_source, "landing", "help-desk tickets"),

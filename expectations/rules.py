@@ -36,6 +36,9 @@ TIMESTAMP_FLOOR = datetime(2000, 1, 1)
 # Address shape, as the clean zone's normalize_email judges it (surrounding spaces allowed, blank allowed).
 EMAIL_REGEX = r"^\s*$|^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
 ISO_DATE_REGEX = r"^\s*$|^\s*\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\s*$"
+# A number written as text (HubSpot keeps every property as a string); blank allowed.
+NUMBER_TEXT_REGEX = r"^\s*$|^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+NEGATIVE_TEXT_REGEX = r"^\s*-\s*(\d*\.)?\d*[1-9]"
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,25 @@ def accepted(column: str, values: tuple[str, ...], *, severity: str = WARNING, t
         name=f"{column}_accepted", description=f"`{column}` is one of " + ", ".join(values),
         severity=severity, tolerate=tolerate, reason="unknown_category", columns=(column,), value_column=column,
         build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeInSet(column=column, value_set=list(values), mostly=mostly),
+    )
+
+
+def number_text(column: str, *, severity: str = CRITICAL, tolerate: float = 0.02) -> Rule:
+    """A number kept as text (HubSpot's property strings) reads as a number; blank passes."""
+    return Rule(
+        name=f"{column}_number_text", description=f"`{column}` is a number",
+        severity=severity, tolerate=tolerate, reason="wrong_type", columns=(column,), value_column=column,
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToMatchRegex(column=column, regex=NUMBER_TEXT_REGEX, mostly=mostly),
+    )
+
+
+def non_negative_text(column: str, *, severity: str = CRITICAL, tolerate: float = 0.10) -> Rule:
+    """A number kept as text is not negative (text that is no number is `number_text`'s to report)."""
+    return Rule(
+        name=f"{column}_non_negative", description=f"`{column}` is not negative",
+        severity=severity, tolerate=tolerate, reason="negative_amount", columns=(column,), value_column=column,
+        build=lambda ctx, mostly: _expectations().ExpectColumnValuesToNotMatchRegex(
+            column=column, regex=NEGATIVE_TEXT_REGEX, mostly=mostly),
     )
 
 

@@ -319,7 +319,7 @@ def test_staged_lists_the_columns_of_the_built_staging_models(platform_run) -> N
     logical = {"VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "timestamp", "BIGINT": "bigint", "BOOLEAN": "boolean",
                "DATE": "date", "DECIMAL(18,4)": "numeric", "DOUBLE": "double"}
     settings, _ = platform_run
-    assert len(listed) == 8
+    assert len(listed) == 9
     with connect(settings) as con:
         for model, columns in listed.items():
             built = [(name, logical.get(data_type, data_type)) for name, data_type in con.execute(

@@ -20,9 +20,7 @@ the next pull recognizes its own writes by them.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from activations.crm.config import CONTACT_ID, HUBSPOT_BATCH_MAX, PROPERTY_TYPES, FieldSpec
@@ -32,7 +30,6 @@ from activations.destinations.base import (
     DestinationRequestError,
     HttpClient,
     HttpDestination,
-    RateLimit,
     answer_json,
     check_secret,
 )
@@ -56,26 +53,16 @@ class CrmDestination(HttpDestination):
         object_type: str = "contacts",
         property_group: str = "opencdp",
         batch_size: int = HUBSPOT_BATCH_MAX,
-        rate_limit: RateLimit | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 60.0,
-        retry_after_max: float = 600.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        **unknown: Any,
+        **transport: Any,
     ) -> None:
-        self._setup(name, batch_size, unknown)
+        transport = self._setup(name, batch_size, transport)
         token = check_secret(self.name, "token", token)
         self.specs = {spec.name: spec for spec in fields if spec.owner != "crm"}
         self.object_type = object_type
         self.property_group = property_group
         self.fields: frozenset[str] | None = frozenset({CONTACT_ID, "email", *self.specs})
         self.key_fields = (CONTACT_ID,)  # another contact is a remove (clear) and an add
-        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, timeout=timeout,
-                               max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
-                               retry_after_max=retry_after_max, rate_limit=rate_limit, sleep=sleep, rng=rng)
+        self.http = HttpClient(self.name, base_url, {"Authorization": f"Bearer {token}"}, **transport)
 
     # -- properties --------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ platform's own write coming back or an edit made in the CRM:
   like any property edited in the CRM, dropped from the sync state, so the push's diff sees
   it: `on_crm_edit: overwrite` writes the platform's value back, `keep` leaves the CRM's
   while the platform's own value stays what it was;
-- contacts archived (deleted) in the CRM leave the sync state: the CRM no longer holds them.
+- contacts archived (deleted) in the CRM leave the sync state (the CRM no longer holds them)
+  and are remembered in `crm_sync.deleted_contacts` with the customer they were, so the
+  creation rule can refuse to make them again.
 
 `push` builds one desired payload per customer (see `desired_contacts`) and hands it to the
 activation sync engine (diff against the state, batches, retries, outbox, ledger) with the
@@ -35,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from activations.crm.config import AUDIENCES_COLUMN, CONTACT_ID, CrmSyncConfig, FieldSpec
+from activations.crm.config import AUDIENCES_COLUMN, CONTACT_ID, CrmSyncConfig
 from activations.engine import LEDGER, STATE, ConsentViolation, SyncEngine, SyncReport, _digest, canonical
 from activations.runner import CUSTOMERS, SUPPRESSIONS, permitted
 from activations.runner import ensure_tables as ensure_activation_tables
@@ -47,6 +49,7 @@ CONTACT_EDITS = f"{SCHEMA}.contact_edits"
 FIELD_HISTORY = f"{SCHEMA}.contact_field_history"
 CONFLICTS = f"{SCHEMA}.field_conflicts"
 RECONCILES = f"{SCHEMA}.reconcile_runs"
+DELETED_CONTACTS = f"{SCHEMA}.deleted_contacts"
 RAW_SCHEMA = "raw_crm"
 PROFILES = "profiles.customer_profiles"
 RECORDS = "identity.customer_records"
@@ -88,6 +91,11 @@ DDL = (
         own_writes integer not null,
         conflicts integer not null,
         archived integer not null
+    )""",
+    f"""create table if not exists {DELETED_CONTACTS} (
+        contact_id varchar not null primary key,
+        customer_id varchar not null,
+        detected_at timestamp with time zone not null
     )""",
 )
 
@@ -299,6 +307,8 @@ def reconcile(warehouse: Any, config: CrmSyncConfig, *, run_id: str,
         for contact_id in gone:
             warehouse.execute(f"delete from {STATE} where destination = ? and audience = ? and customer_id = ?",
                               (DESTINATION, AUDIENCE, held[contact_id][0]))
+            warehouse.execute(f"insert into {DELETED_CONTACTS} values (?, ?, ?) on conflict do nothing",
+                              (contact_id, held[contact_id][0], started))
         warehouse.insert_frame(RECONCILES, pd.DataFrame([{
             "run_id": run_id, "started_at": started, "contacts": report.contacts, "crm_edits": report.crm_edits,
             "own_writes": report.own_writes, "conflicts": len(conflicts), "archived": report.archived}]))
@@ -382,18 +392,20 @@ def desired_contacts(warehouse: Any, config: CrmSyncConfig) -> Plan:
         f" on r.source_name = 'crm' and r.table_name = 'contacts' and r.record_key = c.contact_id"
         f" where r.customer_id is not null and coalesce(c.is_archived, false) = false"
         f" order by r.customer_id, c.created_at, length(c.contact_id), c.contact_id")
-    primary = {str(k): str(v) for k, v in contacts.drop_duplicates("customer_id")[["customer_id", "contact_id"]].values}
     archived = archived_contact_ids(warehouse)
+    contacts = contacts[~contacts["contact_id"].astype(str).isin(archived)]
+    primary = {str(k): str(v) for k, v in contacts.drop_duplicates("customer_id")[["customer_id", "contact_id"]].values}
+    # customers who had a contact the CRM deleted: linked to one by identity, or the state's
     linked_archived = warehouse.query(
         f"select distinct r.customer_id, c.contact_id from {RECORDS} r join {STAGED_CONTACTS} c"
         f" on r.source_name = 'crm' and r.table_name = 'contacts' and r.record_key = c.contact_id"
         f" where coalesce(c.is_archived, false)")
     lost_contact = set(linked_archived["customer_id"].astype(str))
-    for contact_id, (customer_id, _) in held_by_contact(warehouse).items():
-        if contact_id in archived:
-            lost_contact.add(customer_id)
-    created = {customer_id: str(fields[CONTACT_ID]) for contact_id, (customer_id, fields) in held_by_contact(warehouse).items()
-               if contact_id not in archived}
+    if warehouse.table_exists(SCHEMA, DELETED_CONTACTS.split(".")[1]):
+        lost_contact |= set(warehouse.query(f"select customer_id from {DELETED_CONTACTS}")["customer_id"].astype(str))
+    held = held_by_contact(warehouse)
+    lost_contact |= {customer_id for contact_id, (customer_id, _) in held.items() if contact_id in archived}
+    created = {customer_id: contact_id for contact_id, (customer_id, _) in held.items() if contact_id not in archived}
 
     crm_now, crm_edited = _crm_side(warehouse, config)
     kept = _kept_conflicts(warehouse)

@@ -1,8 +1,9 @@
-"""HubSpot search paging and cursor conversion for the CRM source."""
+"""HubSpot search paging, cursors, the archived-objects watermark and association rows for the CRM source."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
@@ -114,3 +115,96 @@ class HubSpotSearchPaginator(BasePaginator):
         else:
             body["after"] = self._after
         request.json = body
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A UTC datetime from HubSpot's ISO-8601 text (`2026-01-02T03:04:05.678Z`) or epoch milliseconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def server_time(response: Response, fallback_margin: timedelta = timedelta(minutes=5)) -> datetime:
+    """When the CRM answered, by its own clock (the `Date` header, to the second).
+
+    Without the header: the local clock less a margin for the two clocks' skew.
+    """
+    header = response.headers.get("Date")
+    if header:
+        try:
+            return parsedate_to_datetime(header).astimezone(timezone.utc)
+        except (TypeError, ValueError):
+            pass
+    return datetime.now(timezone.utc) - fallback_margin
+
+
+class ArchivedWatermark:
+    """Which archived objects a run loads, so that none is missed and none is loaded twice.
+
+    HubSpot lists archived objects in id order and cannot filter them on `archivedAt`, so an
+    object archived while a run pages through the list may land on a page already read, with
+    an `archivedAt` older than others the run sees. The newest `archivedAt` seen is therefore
+    not a safe cursor. This one is the moment the listing started, on the CRM's clock: every
+    object archived before then was in the list. The next run loads what was archived from
+    then on, less the objects (by id and `archivedAt`) this run already saw from then on.
+    An object archived again after a restore has a new `archivedAt` and is loaded again.
+
+    `state` is the resource's dlt state: it is committed only with a successful load.
+    """
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self._state = state
+        since = state.get("listed_since")
+        self.since = parse_timestamp(since) if since else None
+        self.seen = set(state.get("seen_since", ()))
+        self.started: datetime | None = None
+        self._recent: set[str] = set()
+
+    def page(self, response: Response) -> None:
+        """Notes the listing's start from its first page."""
+        if self.started is None:
+            self.started = server_time(response)
+
+    def keep(self, record: dict[str, Any]) -> bool:
+        """Whether the run loads this archived object (it was not loaded by an earlier run)."""
+        assert self.started is not None, "page() comes before keep()"
+        archived_at = parse_timestamp(record["archivedAt"])
+        key = f"{record['id']}@{archived_at.isoformat()}"
+        if archived_at >= self.started:
+            self._recent.add(key)
+        return self.since is None or (archived_at >= self.since and key not in self.seen)
+
+    def commit(self) -> None:
+        """Moves the watermark to this listing's start (call once the listing is complete)."""
+        if self.started is not None:
+            self._state["listed_since"] = self.started.isoformat()
+            self._state["seen_since"] = sorted(self._recent)
+
+
+def association_rows(from_id: str, links: list[dict[str, Any]], to_key: str = "contact_id", from_key: str = "deal_id") -> list[dict[str, Any]]:
+    """One row per associated object, from the v4 associations of one object (all pages).
+
+    An object with no associations left gets one `deleted` row: with the table merged on
+    `from_key`, it removes the associations loaded before and is not stored itself.
+    """
+    if not links:
+        return [{"id": f"{from_id}:", from_key: str(from_id), to_key: None, "deleted": True}]
+    rows = []
+    for link in links:
+        types = link.get("associationTypes") or []
+        labels = sorted({t["label"] for t in types if t.get("label")})
+        rows.append(
+            {
+                "id": f"{from_id}:{link['toObjectId']}",
+                from_key: str(from_id),
+                to_key: str(link["toObjectId"]),
+                "association_type_ids": ",".join(str(t) for t in sorted({int(t["typeId"]) for t in types})) or None,
+                "association_labels": "; ".join(labels) or None,
+                "deleted": False,
+            }
+        )
+    return rows

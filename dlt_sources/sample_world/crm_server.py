@@ -9,7 +9,7 @@ HubSpot holds them: string properties, `createdAt`/`updatedAt`, an `archived` fl
 - `GET    /crm/v3/objects/{type}` list with `after` paging and `properties`; `archived=true`
   lists archived objects only (with `archivedAt`)
 - `GET    /crm/v3/objects/{type}/{id}` (`idProperty=email` too, `archived=true` for archived ones)
-- `POST   /crm/v3/objects/{type}` create; `PATCH /crm/v3/objects/{type}/{id}` update
+- `POST   /crm/v3/objects/{type}` create; `PATCH /crm/v3/objects/{type}/{id}` update (`idProperty=email` too)
 - `DELETE /crm/v3/objects/{type}/{id}` archive (HubSpot's delete), 204
 - `POST   /crm/v3/objects/{type}/search` filter groups, sorts, `after` paging (10,000 results at most)
 - `POST   /crm/v3/objects/{type}/batch/read|create|update|upsert` (100 inputs at most; ids not
@@ -24,8 +24,11 @@ HubSpot holds them: string properties, `createdAt`/`updatedAt`, an `archived` fl
 
 Writes accept the built-in properties and the custom properties defined so far, and refuse
 others (`Property "x" does not exist`); values of typed properties (numbers, booleans, dates,
-options) are checked as HubSpot checks them. Changing an object's associations bumps the
-modification date of both objects, as HubSpot does when it recounts their associations.
+options) are checked as HubSpot checks them; a batch with one invalid input writes nothing. A
+contact's email is unique (case-insensitive): creating another answers 409 `CONFLICT`, `Contact
+already exists. Existing ID: n`. Changing an object's associations (or archiving
+an associated object) bumps the modification date of the objects on both sides, as HubSpot
+does when it recounts their associations.
 
 Bearer-token auth on every call (401 otherwise), an optional rate limit answered with 429 and
 `Retry-After`, HubSpot's error body (`status`, `message`, `correlationId`, `category`), and for
@@ -287,6 +290,12 @@ class CrmStore:
                     created_at integer not null,
                     primary key (from_type, from_id, to_type, to_id, type_id)
                 );
+                create table if not exists property_groups (
+                    object_type text not null,
+                    name text not null,
+                    label text not null,
+                    primary key (object_type, name)
+                );
                 create table if not exists owners (
                     id integer primary key,
                     email text,
@@ -369,8 +378,6 @@ class CrmStore:
     def property_groups(self, object_type: str) -> dict[str, dict[str, Any]]:
         """HubSpot's default group of the type, and those created."""
         with self._connect() as con:
-            con.execute("create table if not exists property_groups (object_type text not null, name text not null,"
-                        " label text not null, primary key (object_type, name))")
             rows = con.execute("select name, label from property_groups where object_type = ? order by name",
                                (object_type,)).fetchall()
         default = PROPERTY_GROUPS[object_type]
@@ -381,7 +388,6 @@ class CrmStore:
         return groups
 
     def create_property_group(self, object_type: str, name: str, label: str) -> dict[str, Any]:
-        self.property_groups(object_type)
         with self._connect() as con:
             con.execute("insert into property_groups values (?, ?, ?)", (object_type, name, label))
         return self.property_groups(object_type)[name]
@@ -540,6 +546,12 @@ class CrmStore:
                 "where object_type = ? and id = ? and archived = 0",
                 (now, now, object_type, int(object_id)),
             ).rowcount
+            if changed:  # the objects associated with it lose an association: their dates move, as in HubSpot
+                for to_type, to_id in con.execute(
+                    "select distinct to_type, to_id from associations where from_type = ? and from_id = ?",
+                    (object_type, int(object_id)),
+                ).fetchall():
+                    self._touch(con, to_type, to_id, now)
         return bool(changed)
 
     def _written(self, object_type: str, object_id: int, values: dict[str, str]) -> dict[str, Any]:
@@ -1392,7 +1404,11 @@ class _Handler(BaseHTTPRequestHandler):
         if len(rest) == 1 and method == "GET":
             return 200, store.get(object_type, rest[0], properties, query.get("idProperty"), archived=_flag(query, "archived"))
         if len(rest) == 1 and method == "PATCH":
-            return 200, store.update(object_type, rest[0], body.get("properties") or {})
+            object_id = rest[0]
+            if query.get("idProperty") not in (None, "hs_object_id"):
+                found = store._row(object_type, object_id, query["idProperty"])
+                object_id = str(found[0]) if found else ""
+            return 200, store.update(object_type, object_id, body.get("properties") or {})
         if len(rest) == 1 and method == "DELETE":
             store.archive(object_type, rest[0])
             return 204, None

@@ -554,6 +554,7 @@ class World:
             self._write_people()
             self.commerce.finish()
             self._crm()
+            self._crm_owners_and_deals()
             self._email()
             self._support()
             self._lists()
@@ -1141,6 +1142,8 @@ class World:
                 updated = created if rng.random() < 0.45 else min(self.end_ms - 1, created + int(rng.random() * 120 * DAY_MS))
                 specs.append((created, len(specs), person, copy, updated))
         specs.sort(key=lambda s: (s[0], s[1]))
+        self.crm_owner_ids = owners
+        self.crm_contacts: list[tuple[str, int, str, str | None, str | None]] = []  # id, created, stage, owner, company
         bad_plan = _exact_bad_rows(rng, len(specs), BAD_KINDS["crm/contacts"], self.n_people)
         with open(seed_dir / "contacts.jsonl", "w", encoding="utf-8", newline="") as handle:
             for i, (created, _, person, copy, updated) in enumerate(specs):
@@ -1196,8 +1199,126 @@ class World:
                 handle.write(_dumps({"id": cid, "properties": properties, "createdAt": c, "updatedAt": u,
                                      "archived": False}) + "\n")
                 self.record("crm/contacts", cid, person.person_id)
+                self.crm_contacts.append((cid, created, properties["lifecyclestage"], owner, company_name))
         self.rows["crm/contacts"] = self.records["crm/contacts"] = len(specs)
         self.rows_per_batch["crm/contacts"] = self._per_batch(s[4] for s in specs)
+
+    def _crm_owners_and_deals(self) -> None:
+        """The CRM's owners and deals, from their own rng phases so nothing generated before moves.
+
+        Owners are the sales team behind the contacts' `hubspot_owner_id` values. Deals follow
+        the contact's lifecycle stage (customers and evangelists have won deals, opportunities
+        open ones, subscribers none); a deal is associated with its contact and sometimes with a
+        colleague at the same company, and a few deals have no contact at all.
+        """
+        seed_dir = self.out / "systems" / "crm_seed"
+        window_ms = self.end_ms - self.start_ms
+        # owners
+        rng = self.rng("crm-owners")
+        owner_ids = list(dict.fromkeys(self.crm_owner_ids))
+        domain = N.SITE_URL.split("//", 1)[1].removeprefix("www.")
+        emails: set[str] = set()
+        user_ids: set[int] = set()
+        lines = []
+        owner_updates = []
+        for owner_id in owner_ids:
+            first = N.FIRST_NAMES[int(rng.random() * len(N.FIRST_NAMES))]
+            last = N.LAST_NAMES[int(rng.random() * len(N.LAST_NAMES))]
+            email, n = f"{_slug(first)}.{_slug(last)}@{domain}", 1
+            while email in emails:
+                n += 1
+                email = f"{_slug(first)}.{_slug(last)}{n}@{domain}"
+            emails.add(email)
+            user_id = 9_000_000 + int(rng.random() * 1_000_000)
+            while user_id in user_ids:
+                user_id += 1
+            user_ids.add(user_id)
+            created = self.start_ms - int((30 + rng.random() * 3 * 365) * DAY_MS)  # on the team before the window
+            updated = created if rng.random() < 0.5 else self.start_ms + int(rng.random() * (window_ms - DAY_MS))
+            owner_updates.append(updated)
+            lines.append(_dumps({
+                "id": owner_id, "email": email, "type": "PERSON", "firstName": first, "lastName": last,
+                "userId": user_id, "userIdIncludingInactive": user_id, "createdAt": iso_ms(created),
+                "updatedAt": iso_ms(updated), "archived": False,
+            }) + "\n")
+        (seed_dir / "owners.jsonl").write_text("".join(lines), encoding="utf-8")
+        self.rows["crm/owners"] = self.records["crm/owners"] = len(lines)
+        self.rows_per_batch["crm/owners"] = self._per_batch(owner_updates)
+
+        # deals: (created, order, contact ids, stage, owner, who)
+        rng = self.rng("crm-deals")
+        colleagues: dict[str, list[str]] = {}
+        for cid, _created, _stage, _owner, company in self.crm_contacts:
+            if company:
+                colleagues.setdefault(company, []).append(cid)
+        latest_start = self.end_ms - DAY_MS
+        drafts: list[tuple[int, int, list[str], str, str | None, str]] = []
+
+        def owner_for(contact_owner: str | None) -> str | None:
+            r = rng.random()
+            if r < 0.04 or not owner_ids:
+                return None
+            if r < 0.85 and contact_owner:
+                return contact_owner
+            return owner_ids[int(rng.random() * len(owner_ids))]
+
+        for cid, contact_created, stage, contact_owner, company in self.crm_contacts:
+            chance, more = _DEAL_CHANCES[stage]
+            if rng.random() >= chance:
+                continue
+            n = 1
+            while rng.random() < more and n < 5:
+                n += 1
+            for k in range(n):
+                if stage in ("customer", "evangelist"):
+                    deal_stage = "closedwon" if k == 0 else _weighted(rng, DEAL_STAGES, _CUSTOMER_STAGE_CUM)
+                else:
+                    deal_stage = _weighted(rng, DEAL_STAGES, _STAGE_CUM[stage])
+                created = contact_created + int(rng.random() ** 2 * max(1, latest_start - contact_created))
+                contacts = [cid]
+                others = [c for c in colleagues.get(company or "", ()) if c != cid]
+                if others and rng.random() < 0.15:
+                    contacts.append(others[int(rng.random() * len(others))])
+                drafts.append((created, len(drafts), contacts, deal_stage, owner_for(contact_owner), company or "Direct sale"))
+        # deals someone opened without linking a contact: about 3 %, at least one in a world with deals
+        for _ in range(max(1, round(len(drafts) * 0.03)) if drafts else 0):
+            created = self.start_ms + int(rng.random() * (window_ms - DAY_MS))
+            orphan_stage = _weighted(rng, DEAL_STAGES, _STAGE_CUM["other"])
+            drafts.append((created, len(drafts), [], orphan_stage, owner_for(None), "Direct sale"))
+        drafts.sort()
+        deal_lines, link_lines, updates, link_updates = [], [], [], []
+        for i, (created, _order, contacts, deal_stage, owner, who) in enumerate(drafts):
+            deal_id = str(20_000_001 + i)
+            category = N.PRODUCT_CATEGORIES[int(rng.random() * len(N.PRODUCT_CATEGORIES))]
+            kind = _DEAL_KINDS[int(rng.random() * len(_DEAL_KINDS))]
+            amount = None if rng.random() < 0.03 else str(int(round(150 + rng.lognormvariate(7.3, 0.9), -1)))
+            if deal_stage in ("closedwon", "closedlost"):
+                closed: int | None = created + int(rng.random() * min(90 * DAY_MS, self.end_ms - 1 - created))
+                updated = closed if rng.random() < 0.7 else min(self.end_ms - 1, closed + int(rng.random() * 20 * DAY_MS))
+            else:
+                expected = created + int((14 + rng.random() * 76) * DAY_MS)
+                closed = expected if rng.random() < 0.7 and expected < self.end_ms else None
+                updated = created if rng.random() < 0.4 else min(self.end_ms - 1, created + int(rng.random() * 60 * DAY_MS))
+            c, u = iso_ms(created), iso_ms(updated)
+            deal_lines.append(_dumps({
+                "id": deal_id,
+                "properties": {
+                    "dealname": f"{who} - {category} {kind}", "amount": amount, "dealstage": deal_stage,
+                    "pipeline": "default", "closedate": None if closed is None else iso_ms(closed),
+                    "hubspot_owner_id": owner, "createdate": c, "hs_lastmodifieddate": u, "hs_object_id": deal_id,
+                },
+                "createdAt": c, "updatedAt": u, "archived": False,
+            }) + "\n")
+            updates.append(updated)
+            for contact_id in sorted(contacts, key=int):
+                link_lines.append(_dumps({"dealId": deal_id, "contactId": contact_id}) + "\n")
+                link_updates.append(updated)
+        (seed_dir / "deals.jsonl").write_text("".join(deal_lines), encoding="utf-8")
+        (seed_dir / "deal_contacts.jsonl").write_text("".join(link_lines), encoding="utf-8")
+        self.rows["crm/deals"] = self.records["crm/deals"] = len(deal_lines)
+        self.rows_per_batch["crm/deals"] = self._per_batch(updates)
+        self.rows["crm/deal_contacts"] = self.records["crm/deal_contacts"] = len(link_lines)
+        self.rows_per_batch["crm/deal_contacts"] = self._per_batch(link_updates)
 
     def _per_batch(self, times_ms: Any) -> list[int]:
         counts = [0] * self.batches
@@ -1618,6 +1739,25 @@ class _Commerce:
 _WEB_ORDER_KINDS = ("negative_amount", "future_timestamp", "malformed_email")
 _POS_ORDER_KINDS = ("negative_amount", "future_timestamp")
 _LINE_KINDS = ("negative_amount",)
+
+
+# Deals: the stages of HubSpot's default pipeline, and by contact lifecycle stage the chance of
+# having deals at all and of each further one.
+DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+               "contractsent", "closedwon", "closedlost")
+_DEAL_CHANCES = {
+    "subscriber": (0.0, 0.0), "lead": (0.04, 0.0), "marketingqualifiedlead": (0.10, 0.0),
+    "salesqualifiedlead": (0.45, 0.1), "opportunity": (0.90, 0.2), "customer": (0.95, 0.35),
+    "evangelist": (0.95, 0.45), "other": (0.05, 0.0),
+}
+_EARLY_STAGE_CUM = _cum((55, 25, 0, 0, 0, 0, 20))
+_STAGE_CUM = {
+    "lead": _EARLY_STAGE_CUM, "marketingqualifiedlead": _EARLY_STAGE_CUM, "other": _EARLY_STAGE_CUM,
+    "salesqualifiedlead": _cum((40, 35, 5, 0, 0, 0, 20)),
+    "opportunity": _cum((10, 20, 25, 15, 15, 0, 15)),
+}
+_CUSTOMER_STAGE_CUM = _cum((3, 5, 5, 5, 7, 50, 25))
+_DEAL_KINDS = ("wholesale order", "team kit", "corporate gifts", "event order", "supply agreement", "store fit-out")
 
 
 # ---------------------------------------------------------------------------------------------

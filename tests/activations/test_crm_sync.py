@@ -51,7 +51,7 @@ class Loop:
     def pull(self) -> dict[str, int]:
         self.close()
         loaded = run_source("crm", crm_source(base_url=self.server.base_url, access_token=TOKEN,
-                                              object_types=("contacts",),
+                                              resources=("contacts",),
                                               extra_contact_properties=tuple(CONFIG.pulled_properties)),
                             self.tmp_path)
         self.warehouse = DuckDBWarehouse(self.tmp_path / "wh.duckdb")
@@ -211,20 +211,56 @@ def test_a_contact_deleted_in_the_crm_is_not_created_again(loop: Loop) -> None:
     created = loop.store.get_by_email("contacts", "cat@example.com")["id"]
     loop.store.archive("contacts", created)
     loop.store.archive("contacts", "1")
-    run_source("crm", crm_source(base_url=loop.server.base_url, access_token=TOKEN, object_types=("archived_contacts",))
-               if "archived_contacts" in _objects() else crm_source(base_url=loop.server.base_url, access_token=TOKEN,
-                                                                    object_types=("contacts",)), loop.tmp_path)
+    loop.close()
+    run_source("crm", crm_source(base_url=loop.server.base_url, access_token=TOKEN, resources=("archived_contacts",)),
+               loop.tmp_path)
     reconciled, (report, plan) = loop.cycle()
     assert reconciled.archived == 2
     assert report.added == 0 and report.requests == 0
     assert plan.not_created.get("their contact was deleted in the CRM") == 2
     assert loop.store.get_by_email("contacts", "cat@example.com") is None
+    # the sync state no longer holds them (crm_sync.deleted_contacts does): a later cycle creates none
+    _, (report, plan) = loop.cycle()
+    assert report.added == 0 and plan.not_created.get("their contact was deleted in the CRM") == 2
 
 
-def _objects() -> tuple[str, ...]:
-    from dlt_sources.crm.settings import OBJECTS
+def test_a_contact_deleted_between_pull_and_push_fails_alone_and_is_not_created_again(loop: Loop) -> None:
+    loop.cycle()
+    profiles = loop.warehouse.query("select * from profiles.customer_profiles")
+    profiles.loc[profiles["customer_id"].isin(["A", "B"]), "rfm_segment"] = "at_risk"
+    loop.profiles(profiles.to_dict("records"), {"1": "A", "2": "B"})
+    loop.store.archive("contacts", "1")  # after the pull: the push still thinks Ann's contact is there
+    loop.runs += 1
+    report, _ = loop.push()
+    assert (report.updated, report.failed) == (1, 1)
+    assert loop.contact("2")["cdp_rfm_segment"] == "at_risk"
+    failed = loop.warehouse.query("select customer_id, error from activation.activation_ledger where status = 'failed'")
+    assert list(failed["customer_id"]) == ["A"] and "deleted in the CRM" in failed["error"][0]
+    # the next pull lists the deletion: Ann's contact leaves the state and is not created again
+    loop.close()
+    run_source("crm", crm_source(base_url=loop.server.base_url, access_token=TOKEN, resources=("archived_contacts",)),
+               loop.tmp_path)
+    reconciled, (report, plan) = loop.cycle()
+    assert reconciled.archived == 1 and report.requests == 0 and report.failed == 0
+    assert plan.not_created.get("their contact was deleted in the CRM") == 1
+    assert loop.store.get_by_email("contacts", "ann@example.com") is None
 
-    return tuple(OBJECTS)
+
+def test_one_value_the_crm_refuses_fails_only_its_own_record(loop: Loop) -> None:
+    loop.cycle()
+    profiles = loop.warehouse.query("select * from profiles.customer_profiles")
+    profiles["revenue_usd"] = profiles["revenue_usd"].astype(object)
+    profiles.loc[profiles["customer_id"] == "A", "revenue_usd"] = "a lot"  # not a number
+    profiles.loc[profiles["customer_id"] == "B", "revenue_usd"] = "11"
+    profiles["revenue_usd"] = profiles["revenue_usd"].map(lambda v: None if v is None or v != v else str(v))
+    loop.profiles(profiles.to_dict("records"), {"1": "A", "2": "B"})
+    _, (report, _) = loop.cycle()
+    assert (report.updated, report.failed) == (1, 1)
+    updates = [r.path for r in loop.server.requests if r.path.endswith("/batch/update")]
+    assert len(updates) == 1 + 1 + 2  # the first push, the refused batch, then one by one
+    assert crm_value(loop.contact("2")["cdp_lifetime_value"], "number") == "11"
+    failed = loop.warehouse.query("select customer_id, error from activation.activation_ledger where status = 'failed'")
+    assert list(failed["customer_id"]) == ["A"] and "a lot was not a valid number" in failed["error"][0]
 
 
 def test_a_suppressed_customer_has_the_platform_fields_cleared(loop: Loop) -> None:

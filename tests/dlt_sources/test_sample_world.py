@@ -8,6 +8,7 @@ checks small worlds; `check_world(path)` can be called on any world.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import sqlite3
@@ -146,8 +147,9 @@ def check_summary_counts(world: Path) -> None:
     assert len({e["messageId"] for e in events}) == summary["records"]["events/events"]
     tickets = [t for f in batch_files(world, "support", "tickets") for t in read_jsonl(f)]
     assert len({t["id"] for t in tickets}) == summary["records"]["support/tickets"]
-    for name in ("contacts", "companies"):
+    for name in ("contacts", "companies", "deals", "owners", "deal_contacts"):
         assert len(read_jsonl(world / "systems" / "crm_seed" / f"{name}.jsonl")) == rows[f"crm/{name}"]
+        assert sum(per_batch[f"crm/{name}"]) == rows[f"crm/{name}"]
     for table in ("stores", "customers", "orders", "order_lines"):
         assert len(pos_rows(world, table)) == rows[f"commerce/{table}"]
     assert len(read_csv(world / "landing" / "lists" / "event_attendees.csv")) == rows["lists/event_attendees"]
@@ -418,7 +420,7 @@ def check_batches(world: Path) -> None:
         assert [u for _, u, _ in history] == sorted(u for _, u, _ in history)
     if len(bounds) > 2 and len(snapshots) >= 20:
         assert any(len(h) > 1 and h[0][2] != h[-1][2] for h in snapshots.values())
-    for name in ("contacts", "companies"):
+    for name in ("contacts", "companies", "deals"):
         for c in read_jsonl(world / "systems" / "crm_seed" / f"{name}.jsonl"):
             period_of(bounds, c["updatedAt"])
             assert c["createdAt"] <= c["updatedAt"]
@@ -451,6 +453,7 @@ def test_layout_and_summary(world: Path) -> None:
     expected = {
         "landing/lists/event_attendees.csv", "landing/lists/event_attendees.yaml",
         "systems/crm_seed/contacts.jsonl", "systems/crm_seed/companies.jsonl", "systems/pos.sqlite",
+        "systems/crm_seed/deals.jsonl", "systems/crm_seed/deal_contacts.jsonl", "systems/crm_seed/owners.jsonl",
         "ground_truth/people.csv", "ground_truth/records.csv", "ground_truth/bad_rows.csv",
         "ground_truth/summary.json", "ground_truth/shared_devices.csv",
         *(f"landing/events/events-{k:04d}.jsonl" for k in range(1, 5)),
@@ -572,6 +575,74 @@ def test_crm_objects_are_hubspot_shaped(world: Path) -> None:
     per_person = Counter(records.values())
     assert 0 < sum(1 for n in per_person.values() if n == 2) < 0.1 * len(per_person)
     assert any(c["properties"]["phone"] is None for c in contacts)
+
+
+def test_crm_owners_deals_and_their_contacts(world: Path) -> None:
+    seed_dir = world / "systems" / "crm_seed"
+    contacts = {c["id"]: c for c in read_jsonl(seed_dir / "contacts.jsonl")}
+    owners = read_jsonl(seed_dir / "owners.jsonl")
+    deals = read_jsonl(seed_dir / "deals.jsonl")
+    links = read_jsonl(seed_dir / "deal_contacts.jsonl")
+    summary = json.loads((world / "ground_truth" / "summary.json").read_text())
+    # owners: the sales team the contacts are assigned to, shaped as GET /crm/v3/owners answers
+    owner_ids = {o["id"] for o in owners}
+    assert len(owner_ids) == len(owners) == summary["rows"]["crm/owners"] >= 2
+    assert owner_ids >= {c["properties"]["hubspot_owner_id"] for c in contacts.values()} - {None}
+    assert sum(c["properties"]["hubspot_owner_id"] is not None for c in contacts.values()) > 0.8 * len(contacts)
+    assert len({o["email"] for o in owners}) == len({o["userId"] for o in owners}) == len(owners)
+    for owner in owners:
+        assert set(owner) == {"id", "email", "type", "firstName", "lastName", "userId", "userIdIncludingInactive",
+                              "createdAt", "updatedAt", "archived"}
+        assert owner["createdAt"] <= owner["updatedAt"] < summary["end"]
+    # deals: HubSpot-shaped, in the default pipeline, owned by those owners, inside the world's window
+    stages = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+              "contractsent", "closedwon", "closedlost")
+    deal_ids = {d["id"] for d in deals}
+    assert len(deal_ids) == len(deals) == summary["rows"]["crm/deals"]
+    for deal in deals:
+        props = deal["properties"]
+        assert set(deal) == {"id", "properties", "createdAt", "updatedAt", "archived"} and deal["archived"] is False
+        assert set(props) == {"dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id",
+                              "createdate", "hs_lastmodifieddate", "hs_object_id"}
+        assert all(v is None or isinstance(v, str) for v in props.values())
+        assert props["createdate"] == deal["createdAt"] and props["hs_lastmodifieddate"] == deal["updatedAt"]
+        assert props["hs_object_id"] == deal["id"] and props["pipeline"] == "default" and props["dealstage"] in stages
+        assert props["hubspot_owner_id"] in owner_ids | {None}
+        assert props["amount"] is None or float(props["amount"]) > 0
+        assert summary["start"] <= deal["createdAt"] <= deal["updatedAt"] < summary["end"]
+        if props["dealstage"] in ("closedwon", "closedlost"):
+            assert deal["createdAt"] <= props["closedate"] < summary["end"]
+    # associations: existing deals and contacts, once each; some contacts have several deals, most none
+    pairs = [(link["dealId"], link["contactId"]) for link in links]
+    assert len(set(pairs)) == len(pairs) == summary["rows"]["crm/deal_contacts"]
+    assert {d for d, _ in pairs} <= deal_ids and {c for _, c in pairs} <= set(contacts)
+    per_contact = Counter(c for _, c in pairs)
+    assert 0.1 < len(per_contact) / len(contacts) < 0.6
+    assert any(n >= 2 for n in per_contact.values())
+    per_deal = Counter(d for d, _ in pairs)
+    assert any(n == 2 for n in per_deal.values()) and len(per_deal) < len(deals)  # shared deals; deals without a contact
+    # customers have won deals; subscribers none
+    stage_of = {c_id: c["properties"]["lifecyclestage"] for c_id, c in contacts.items()}
+    won = {d["id"] for d in deals if d["properties"]["dealstage"] == "closedwon"}
+    assert any(stage_of[c] == "customer" for d, c in pairs if d in won)
+    assert not any(stage_of[c] == "subscriber" for d, c in pairs if per_deal[d] == 1)
+
+
+# Every file of `generate_world(people=150, seed=4, batches=2)` but the CRM's owners, deals and
+# deal_contacts (and summary.json, which counts them), as generated before those were added.
+WORLD_150_4_DIGEST = "72bf4ab8a4b8e613f577df40ad1edc3ee11215dc6eae74245e6a1d22b2eebb33"
+ADDED_LATER = {"systems/crm_seed/deals.jsonl", "systems/crm_seed/deal_contacts.jsonl", "systems/crm_seed/owners.jsonl",
+               "ground_truth/summary.json"}
+
+
+def test_crm_deals_and_owners_do_not_move_other_output(tmp_path: Path) -> None:
+    """Owners and deals come from rng phases of their own: every other file is what it was before them."""
+    generate_world(tmp_path / "w", people=150, seed=4, batches=2)
+    digest = hashlib.sha256()
+    for name, content in file_bytes(tmp_path / "w").items():
+        if name not in ADDED_LATER:
+            digest.update(name.encode() + b"\0" + content)
+    assert digest.hexdigest() == WORLD_150_4_DIGEST
 
 
 def test_attendee_list_and_mapping(world: Path) -> None:

@@ -231,3 +231,25 @@ def test_the_quality_tables_created_by_dbt_match_the_gate_runner() -> None:
 
     assert columns(dbt_body) == columns(python_body)
     assert re.search(r"row_id varchar not null", dbt_body)
+
+
+def test_crm_deal_amounts_kept_as_text_are_checked_as_numbers(tmp_path: Path) -> None:
+    """HubSpot keeps every property as a string: the deals suite reads amounts as numbers in text."""
+    from dlt_sources.crm import crm_source
+    from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
+
+    store = CrmStore(tmp_path / "crm.sqlite")  # bulk_insert skips the API's checks, as an import might
+    amounts = ["1200", "99.50", "0", "", "-40", "n/a", *(str(n * 10) for n in range(1, 60))]
+    store.bulk_insert("deals", ({"dealname": f"Deal {n}", "amount": a} for n, a in enumerate(amounts)))
+    with CrmServer(store.path, token="t") as server:
+        run_source("crm", crm_source(base_url=server.base_url, access_token="t", resources=("deals",)), tmp_path)
+    with DuckDBWarehouse(tmp_path / "wh.duckdb") as warehouse:
+        report = Gate(warehouse).validate(next(s for s in suites_for("crm") if s.table == "deals"))  # stamped now
+    assert report.row_count == len(amounts) and report.passed  # 1 row in 65 each: within the tolerances
+    assert result_of(report, "properties__amount_number_text").unexpected_count == 1
+    assert result_of(report, "properties__amount_non_negative").unexpected_count == 1
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        quarantined = con.execute(
+            "select d.properties__amount, q.reason from quality.quarantine q join raw_crm.deals d on d.id = q.row_key"
+        ).fetchall()
+    assert sorted(quarantined) == [("-40", "negative_amount"), ("n/a", "wrong_type")]

@@ -17,7 +17,7 @@ from orchestration.settings import Settings
 
 RAW_TABLES = {
     "events": ["events"],
-    "crm": ["contacts", "companies"],
+    "crm": ["contacts", "companies", "deals", "deal_contacts", "owners", "archived_contacts"],
     "commerce": ["stores", "customers", "orders", "order_lines"],
     "email": ["email_events"],
     "support": ["tickets"],
@@ -84,7 +84,10 @@ def test_schedules_sensor_and_jobs(defs: dg.Definitions) -> None:
     crm_keys = {key.to_user_string() for key in defs.resolve_job_def("crm_loop").asset_layer.selected_asset_keys}
     # the loop: the CRM's loads and staging only (other sources are read as they are) ...
     assert {key.split("/")[1] for key in crm_keys if key.startswith(("raw/", "staging/"))} == {"crm"}
-    assert {"raw/crm/contacts", "staging/crm/stg_crm__contacts"} <= crm_keys
+    assert {key for key in crm_keys if key.startswith(("raw/", "staging/"))} == {
+        *(f"raw/crm/{table}" for table in RAW_TABLES["crm"]),
+        *(f"staging/crm/stg_crm__{table}" for table in RAW_TABLES["crm"]),
+    }
     # ... reconcile after the pull, the audiences' membership and the push at the end
     assert {"crm_sync/contact_edits", "activation/crm/contacts", "activation/rfm_champions/membership"} <= crm_keys
     assert not any(key.startswith("activation/") and key.split("/")[-1] not in ("membership", "contacts")

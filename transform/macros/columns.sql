@@ -57,3 +57,22 @@
     {%- set parent = source(source_name, table_name) -%}
     {{ return(api.Relation.create(database=parent.database, schema=parent.schema, identifier=parent.identifier ~ '__' ~ path)) }}
 {%- endmacro %}
+
+{#-
+  A raw table that may not be there yet: dlt creates a table with its first row, and some feeds
+  have none for a while (a CRM where nobody has deleted a contact has no `archived_contacts`).
+  The source relation, or, while it is not in the warehouse, an empty relation with the columns
+  listed (name -> logical type, see cdp_type): the ones the model reads directly; those it reads
+  through `column_or_null` need not be listed. `source()` is called either way, so lineage is
+  unchanged. Give it an alias: `from {{ optional_source(...) }} as raw_rows`.
+-#}
+{% macro optional_source(source_name, table_name, columns) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if execute and model.resource_type != 'unit_test'
+          and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
+        {{ log(source_name ~ "." ~ table_name ~ " is not loaded yet; reading it as empty", info=true) }}
+        (select {% for name, data_type in columns.items() %}cast(null as {{ cdp_type(data_type) }}) as {{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor %} where 1 = 0)
+    {%- else -%}
+        {{ relation }}
+    {%- endif -%}
+{%- endmacro %}

@@ -35,6 +35,10 @@
         'subtotal_amount': 'numeric', 'tax_amount': 'numeric', 'total_amount': 'numeric', 'status': 'text',
         'ordered_at': 'timestamp', 'updated_at': 'timestamp', 'load_id': 'text'
     },
+    'stg_crm__archived_contacts': {
+        'contact_id': 'text', 'email': 'text', 'first_name': 'text', 'last_name': 'text',
+        'archived_at': 'timestamp', 'updated_at': 'timestamp', 'load_id': 'text'
+    },
     'stg_crm__contacts': {
         'contact_id': 'text', 'email': 'text', 'email_as_entered': 'text', 'phone': 'text',
         'first_name': 'text', 'last_name': 'text', 'company_name': 'text', 'job_title': 'text',

@@ -1,7 +1,9 @@
 {#-
   CRM contacts: HubSpot property strings typed, identifiers normalized. `updated_at` is the
   last modification made in the CRM; HubSpot's own last-modified date, which the platform's
-  pushes move too, is `crm_updated_at`.
+  pushes move too, is `crm_updated_at`. A contact deleted (archived) in the CRM no longer
+  comes back from its searches: it is archived here when stg_crm__archived_contacts lists it,
+  unless the version loaded is newer than the deletion (restored since).
 -#}
 {%- set raw = source('crm', 'contacts') -%}
 {%- set columns = relation_columns(raw) -%}
@@ -10,6 +12,17 @@ with source as (
 
     select * from {{ raw }}
     where {{ not_quarantined('crm', 'contacts') }}
+
+),
+
+deleted as (
+
+    select
+        contact_id as deleted_contact_id,
+        max(archived_at) as deleted_at
+
+    from {{ staged('stg_crm__archived_contacts') }} as archived_contacts
+    group by contact_id
 
 ),
 
@@ -34,10 +47,20 @@ renamed as (
         {{ safe_cast(column_or_null(columns, 'properties__hs_email_optout'), 'boolean') }} as has_opted_out_of_email,
         {{ timestamp_from_text(column_or_null(columns, 'properties__createdate')) }} as created_at,
         {{ safe_cast('updated_at', 'timestamp') }} as crm_updated_at,
-        {{ column_or_null(columns, 'archived', 'boolean') }} as is_archived,
+        case
+            when deleted.deleted_contact_id is not null then true
+            else {{ column_or_null(columns, 'archived', 'boolean') }}
+        end as is_archived,
         _dlt_load_id as load_id
 
     from source
+    left join deleted
+        on deleted.deleted_contact_id = cast(source.id as {{ dbt.type_string() }})
+        and (
+            deleted.deleted_at is null
+            or source.updated_at is null
+            or deleted.deleted_at >= {{ safe_cast('source.updated_at', 'timestamp') }}
+        )
 
 ),
 
