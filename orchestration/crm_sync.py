@@ -12,7 +12,7 @@
 - the CRM's raw tables carry a freshness policy: warn past two hours without a pull.
 """
 
-import os
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +23,7 @@ from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
 from orchestration.resources import CrmApiResource, PlatformResource
 
 RECONCILE_KEY = dg.AssetKey(["crm_sync", "contact_edits"])
+HISTORY_KEY = dg.AssetKey(["crm_sync", "contact_field_history"])
 PUSH_KEY = dg.AssetKey(["activation", "crm", "contacts"])
 RAW_CONTACTS = dg.AssetKey(["raw", "crm", "contacts"])
 PUSH_CHECK = "crm_writes_are_permitted"
@@ -42,34 +43,42 @@ def crm_destination(config: CrmSyncConfig, crm_api: CrmApiResource) -> Any:
 
 
 def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        key=RECONCILE_KEY,
-        deps=[RAW_CONTACTS],
-        group_name=INGEST_GROUP,
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(RECONCILE_KEY, deps=[RAW_CONTACTS], group_name=INGEST_GROUP,
+                         automation_condition=dg.AutomationCondition.eager(),
+                         description="After each CRM pull: each contact modification and whose it was (an edit "
+                                     "made in the CRM, or the platform's own push coming back); platform-owned "
+                                     "fields edited in the CRM (crm_sync.field_conflicts); contacts deleted in the "
+                                     "CRM (crm_sync.deleted_contacts)."),
+            dg.AssetSpec(HISTORY_KEY, deps=[RAW_CONTACTS], group_name=INGEST_GROUP,
+                         automation_condition=dg.AutomationCondition.eager(),
+                         description="Each value a synced contact property took, and whose it was: staging leaves "
+                                     "out the values the platform itself wrote."),
+        ],
+        name="crm_reconcile",
         pool=DUCKDB_WRITERS_POOL,
-        automation_condition=dg.AutomationCondition.eager(),
-        description="After each CRM pull: which contact changes were edits made in the CRM and which were the "
-                    "platform's own pushes coming back; platform-owned fields edited in the CRM (conflicts); "
-                    "contacts deleted in the CRM.",
     )
-    def contact_edits(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
+    def crm_reconcile(context: dg.AssetExecutionContext, platform: PlatformResource) -> Iterator[dg.MaterializeResult]:
         from activations.crm.sync import reconcile
 
         with platform.warehouse() as warehouse:
             report = reconcile(warehouse, config, run_id=context.run.run_id)
         context.log.info("CRM reconcile: %s", report.counts())
         rows = "\n".join(f"| {c['contact_id']} | {c['field']} | {c['resolution']} |" for c in report.conflicts[:20])
-        return dg.MaterializeResult(metadata={
-            **{name: dg.MetadataValue.int(value) for name, value in report.counts().items()},
+        counts = {name: dg.MetadataValue.int(value) for name, value in report.counts().items()}
+        yield dg.MaterializeResult(asset_key=RECONCILE_KEY, metadata={
+            **{name: value for name, value in counts.items() if name != "changed_values"},
             # contact ids and field names only: values can be personal data
             "conflicts_sample": dg.MetadataValue.md(
                 "| contact | platform field edited in the CRM | resolution |\n|---|---|---|\n"
                 + (rows or "| (none) | | |")),
         })
+        yield dg.MaterializeResult(asset_key=HISTORY_KEY, metadata={"changed_values": counts["changed_values"]})
 
     @dg.asset(
         key=PUSH_KEY,
-        deps=[RECONCILE_KEY, *upstream_of_push],
+        deps=[RECONCILE_KEY, HISTORY_KEY, *upstream_of_push],
         group_name="activation",
         pool=DUCKDB_WRITERS_POOL,
         automation_condition=dg.AutomationCondition.eager(),
@@ -111,7 +120,7 @@ def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) 
             else f"{len(refused)} written contact(s) belong to inactive or suppressed customers, e.g. {refused[0]}",
             metadata={"refused": dg.MetadataValue.int(len(refused))})
 
-    return [contact_edits, crm_contacts]
+    return [crm_reconcile, crm_contacts]
 
 
 def crm_loop_job(other_sources: list[str]) -> Any:
@@ -125,7 +134,7 @@ def crm_loop_job(other_sources: list[str]) -> Any:
                                description="The two-way CRM loop: pull, reconcile, identity, profiles, push.")
 
 
-def crm_automations(job: Any, crm_base_url: str) -> tuple[list, list]:
+def crm_automations(job: Any) -> tuple[list, list]:
     schedule = dg.ScheduleDefinition(name="crm_loop_hourly", job=job, cron_schedule="15 * * * *",
                                      execution_timezone="UTC", description="The whole CRM loop, hourly.")
 
@@ -137,14 +146,9 @@ def crm_automations(job: Any, crm_base_url: str) -> tuple[list, list]:
         description="Polls the CRM's search API for contacts modified since it last looked and starts the CRM loop "
                     "when one was changed by someone other than the platform.",
     )
-    def crm_changes(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        from orchestration.settings import Settings
-
-        settings = Settings.from_env()
-        token = os.environ.get("CDP_CRM_TOKEN", "")
-        if not token:
-            return dg.SkipReason("CDP_CRM_TOKEN is not set")
-        changed = crm_changes_since(settings.crm_base_url or crm_base_url, token,
+    def crm_changes(context: dg.SensorEvaluationContext, crm_api: CrmApiResource,
+                    platform: PlatformResource) -> dg.SensorResult | dg.SkipReason:
+        changed = crm_changes_since(crm_api.base_url, crm_api.access_token,
                                     int(context.cursor) if context.cursor else None)
         if changed is None:
             return dg.SkipReason("the CRM did not answer; will look again")
@@ -154,7 +158,7 @@ def crm_automations(job: Any, crm_base_url: str) -> tuple[list, list]:
         if not contacts:
             return dg.SkipReason("no contact modified in the CRM since the last look")
         try:
-            own = own_writes(settings)
+            own = own_writes(platform)
         except Exception as error:  # noqa: BLE001 - a busy DuckDB file: look again next tick
             return dg.SkipReason(f"cannot read the platform's own writes yet ({type(error).__name__}); will look again")
         outside = [cid for cid, updated in contacts if updated not in own.get(cid, ())]
@@ -170,12 +174,24 @@ def crm_automations(job: Any, crm_base_url: str) -> tuple[list, list]:
                            description="Records every failed CRM loop run on the push asset.")
     def crm_loop_failures(context: dg.RunFailureSensorContext) -> None:
         message = context.failure_event.message or "the run failed"
+        steps = context.instance.all_logs(context.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        errors = [f"{entry.dagster_event.step_key}: {_root_cause(entry.dagster_event.step_failure_data.error)}"
+                  for entry in steps if entry.dagster_event and entry.dagster_event.step_failure_data.error]
+        if errors:
+            message = f"{message} {'; '.join(errors)}"
         context.log.error("CRM loop run %s failed: %s", context.dagster_run.run_id, message)
         context.instance.report_runless_asset_event(dg.AssetObservation(
             asset_key=PUSH_KEY, metadata={"failed_run_id": context.dagster_run.run_id, "failure": message[:2000],
                                           "failed_at": datetime.now(timezone.utc).isoformat()}))
 
     return [schedule], [crm_changes, crm_loop_failures]
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost error of a step failure (Dagster wraps the op's exception)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def crm_changes_since(base_url: str, token: str, after_ms: int | None,
@@ -210,13 +226,11 @@ def crm_changes_since(base_url: str, token: str, after_ms: int | None,
     return latest, ([] if after_ms is None else contacts)
 
 
-def own_writes(settings: Any) -> dict[str, set[str]]:
+def own_writes(platform: PlatformResource) -> dict[str, set[str]]:
     """contact id -> `updatedAt` values the CRM answered to the platform's recent writes."""
     from activations.crm.sync import own_acknowledgements
-    from expectations.warehouse import connect
 
-    with connect(settings.target, duckdb_path=settings.warehouse_path, postgres_dsn=settings.postgres.url if settings.target == "postgres" else None,
-                 read_only=True) as warehouse:
+    with platform.warehouse(read_only=True) as warehouse:
         return own_acknowledgements(warehouse, datetime.now(timezone.utc) - SENSOR_LOOKBACK)
 
 

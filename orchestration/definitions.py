@@ -34,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
               *activation, *crm]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
-    loop_schedules, loop_sensors = crm_automations(loop, settings.crm_base_url)
+    loop_schedules, loop_sensors = crm_automations(loop)
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=quality_checks(),

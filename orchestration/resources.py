@@ -51,11 +51,12 @@ class PlatformResource(dg.ConfigurableResource):
     def pipeline(self, source: str) -> Any:
         return make_pipeline(source, self.destination(), Path(self.home) / "dlt_pipelines")
 
-    def warehouse(self) -> Any:
+    def warehouse(self, read_only: bool = False) -> Any:
         """A connection for the quality gates (`expectations.warehouse`); close it when done."""
         from expectations.warehouse import connect
 
-        return connect(self.target, duckdb_path=self.warehouse_path, postgres_dsn=self.postgres_url or None)
+        return connect(self.target, duckdb_path=self.warehouse_path, postgres_dsn=self.postgres_url or None,
+                       read_only=read_only)
 
     @property
     def data_docs_dir(self) -> Path:

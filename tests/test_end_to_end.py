@@ -439,7 +439,8 @@ def test_a_second_sync_sends_nothing_and_revoked_consent_removes_the_person(plat
     copy = replace(settings, home=tmp_path, warehouse_path=tmp_path / "cdp.duckdb")
     shutil.copy(settings.warehouse_path, copy.warehouse_path)
     defs = build_definitions(copy)
-    activation = [key for key in defs.resolve_all_asset_keys() if key.path[0] == "activation"]
+    # the audiences' destinations (the CRM push has its own loop test below)
+    activation = [key for key in defs.resolve_all_asset_keys() if key.path[0] == "activation" and key.path[1] != "crm"]
     job = defs.resolve_implicit_global_asset_job_def()
     servers = (destinations.esp, destinations.ads, destinations.webhook)
     before = [len(server.requests) for server in servers]
@@ -516,3 +517,60 @@ def test_the_crm_push_writes_platform_fields_and_creates_consented_contacts_only
     for customer_id, contact_id in created[:25] + [(c, json.loads(a)["contact_id"]) for c, _, a in written[:25]]:
         assert store.get("contacts", contact_id, properties=["cdp_customer_id"])["properties"]["cdp_customer_id"] \
             == customer_id
+
+
+def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follows_hand_edits(
+        platform_run, tmp_path: Path) -> None:
+    """The demo's run was the loop's first cycle (pull, reconcile, identity, profiles, push). A
+    second `crm_loop` run through dbt, with no outside change, writes nothing to the CRM: the
+    pull brings the platform's own writes back and they are recognized. Then sales edits a
+    platform-owned field and a CRM-owned one by hand: the third run writes exactly the one
+    contact back, leaves the CRM-owned field alone and reports the conflict."""
+    import os
+    import shutil
+    from dataclasses import replace
+
+    from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET
+
+    settings, _ = platform_run
+    home = tmp_path / "home"
+    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
+    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb")
+    with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
+        defs = build_definitions(replace(copy, crm_base_url=crm.base_url))
+        job = defs.resolve_job_def("crm_loop")
+
+        def cycle() -> list[str]:
+            before = len(crm.requests)
+            result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                                            run_config=QUIET)
+            assert result.success
+            return [r.path for r in crm.requests[before:] if r.method in ("POST", "PATCH", "DELETE")
+                    and "/batch/" in r.path and not r.path.endswith("/batch/read")]
+
+        assert cycle() == []
+        with connect(copy) as con:
+            contact_id, customer_id, segment = con.execute(
+                "select c.contact_id, r.customer_id, p.rfm_segment from staging.stg_crm__contacts c"
+                " join identity.customer_records r on r.source_name = 'crm' and r.record_key = c.contact_id"
+                " join profiles.customer_profiles p using (customer_id)"
+                " where p.rfm_segment is not null and not c.is_platform_created order by c.contact_id limit 1"
+            ).fetchone()
+        store = CrmStore(copy.crm_db_path)
+        store.update("contacts", contact_id, {"cdp_rfm_segment": "vip (sales)", "lifecyclestage": "customer"})
+        writes = cycle()
+        assert writes == ["/crm/v3/objects/contacts/batch/update"]
+        contact = store.get("contacts", contact_id, properties=["cdp_rfm_segment", "lifecyclestage",
+                                                                "cdp_customer_id"])["properties"]
+        assert (contact["cdp_rfm_segment"], contact["lifecyclestage"], contact["cdp_customer_id"]) == \
+            (segment, "customer", customer_id)
+        with connect(copy) as con:
+            conflicts = con.execute("select contact_id, field, crm_value, resolution from crm_sync.field_conflicts"
+                                    ).fetchall()
+            sent = con.execute("select count(*) from activation.activation_ledger where destination = 'crm'"
+                               " and status = 'sent' and customer_id = ? and operation = 'upsert'",
+                               [customer_id]).fetchone()[0]
+        assert conflicts == [(contact_id, "cdp_rfm_segment", "vip (sales)", "overwrite")]
+        assert sent == 2  # the demo's first push and this write-back

@@ -335,3 +335,20 @@ def test_crm_values_compare_by_property_type() -> None:
     assert crm_value("2026-01-01T00:00:00Z", "datetime") == crm_value(1767225600000, "datetime") == \
         crm_value(pd.Timestamp("2026-01-01"), "datetime") == "2026-01-01T00:00:00.000Z"
     assert crm_value("", "string") is None and crm_value(None, "number") is None
+
+
+def test_the_sync_tables_dbt_creates_match_the_reconcile_step() -> None:
+    """transform/macros/crm_sync.sql creates the tables staging reads; reconcile defines them too."""
+    from activations.crm.sync import DDL
+
+    sql = (Path(__file__).parents[2] / "transform" / "macros" / "crm_sync.sql").read_text()
+
+    def columns(body: str) -> list[tuple[str, ...]]:
+        return [tuple(line.strip().rstrip(",").split()) for line in body.strip().splitlines() if line.strip()]
+
+    python = {statement.split("(", 1)[0].split()[-1].split(".")[1]: statement.split("(", 1)[1].rsplit(")", 1)[0]
+              for statement in DDL if statement.startswith("create table")}
+    for relation, table in (("crm_contact_edits_relation", "contact_edits"),
+                            ("crm_field_history_relation", "contact_field_history")):
+        dbt_body = sql.split(f"{relation}() ~ ' (", 1)[1].split(")')", 1)[0]
+        assert columns(dbt_body) == columns(python[table]), table

@@ -20,7 +20,7 @@ from tests.postgres_server import PostgresServer, postgres_bin_dir, running_post
 
 TOKEN = "crm-staging-token"
 SELECT = "source:crm+"
-EXCLUDE = "path:models/identity path:models/profiles path:models/audiences path:snapshots path:seeds/identity"
+EXCLUDE = "path:models/identity path:models/crm path:models/profiles path:models/audiences path:snapshots path:seeds/identity"
 
 
 def seed_lines(world: Path, name: str) -> list[dict]:
@@ -104,6 +104,20 @@ def test_crm_staging_on_duckdb_before_and_after_the_first_deletion(small_world: 
         con.execute("update raw_crm.contacts set updated_at = now() + interval 1 day where id = '1020'")
     dbt_build(settings, tmp_path / "dbt")
     check_staging(settings, small_world, archived={"1004", "1012", "1020"}, marked={"1004", "1012"})
+
+    # values the platform wrote are no evidence of the person: staging leaves them out
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        first, last, city = con.execute("select properties__firstname, properties__lastname, properties__city"
+                                        " from raw_crm.contacts where id = '1001'").fetchone()
+        assert first and last and city
+        con.executemany("insert into crm_sync.contact_field_history values ('1001', ?, ?, ?, ?, now())", [
+            ("firstname", first, "2026-01-01", "platform"),   # the platform's, still there: left out
+            ("lastname", last, "2026-01-01", "platform"),
+            ("lastname", last, "2026-01-02", "crm"),          # confirmed in the CRM since: counts
+            ("city", "Elsewhere", "2026-01-01", "platform"),  # the CRM holds another value now: counts
+        ])
+    assert rows(settings, "select first_name, last_name, city from staging.stg_crm__contacts"
+                          " where contact_id = '1001'") == [(None, last.strip(), city.strip())]
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@
         'first_name': 'text', 'last_name': 'text', 'company_name': 'text', 'job_title': 'text',
         'city': 'text', 'state': 'text', 'postcode': 'text', 'country_code': 'text',
         'lifecycle_stage': 'text', 'owner_id': 'text', 'company_id': 'text',
-        'has_opted_out_of_email': 'boolean', 'created_at': 'timestamp', 'updated_at': 'timestamp',
-        'crm_updated_at': 'timestamp', 'is_platform_created': 'boolean', 'is_archived': 'boolean', 'load_id': 'text'
+        'has_opted_out_of_email': 'boolean', 'created_at': 'timestamp', 'crm_updated_at': 'timestamp',
+        'is_archived': 'boolean', 'load_id': 'text', 'updated_at': 'timestamp', 'is_platform_created': 'boolean'
     },
     'stg_email__email_events': {
         'email_event_key': 'text', 'event_id': 'text', 'event_type': 'text', 'email': 'text',

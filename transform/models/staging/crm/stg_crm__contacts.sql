@@ -4,14 +4,46 @@
   pushes move too, is `crm_updated_at`. A contact deleted (archived) in the CRM no longer
   comes back from its searches: it is archived here when stg_crm__archived_contacts lists it,
   unless the version loaded is newer than the deletion (restored since).
+
+  A property value the platform itself wrote there (the CRM sync's `both` fields, e.g. a name
+  the CRM had empty) is left out (null): the CRM holding it again is no new evidence of the
+  person, and identity and attributes must not count the platform's own guess twice (nor
+  change the profile it came from on the next run). It counts again once someone edits it in
+  the CRM. crm_sync.contact_field_history says whose each current value is.
 -#}
 {%- set raw = source('crm', 'contacts') -%}
 {%- set columns = relation_columns(raw) -%}
+{%- set evidence = ['phone', 'firstname', 'lastname', 'company', 'jobtitle', 'city', 'state', 'zip', 'country'] -%}
+{%- set prop = {} -%}
+{%- for name in evidence -%}
+    {%- set column = column_or_null(columns, 'properties__' ~ name) -%}
+    {%- do prop.update({name: 'case when platform_written.written_' ~ name ~ ' = trim(' ~ column ~ ') then null else '
+                              ~ column ~ ' end'}) -%}
+{%- endfor %}
 
 with source as (
 
     select * from {{ raw }}
     where {{ not_quarantined('crm', 'contacts') }}
+
+),
+
+platform_written as (
+
+    {#- the current value of each property, where the platform wrote it -#}
+    select
+        contact_id,
+        {%- for name in evidence %}
+        max(case when field = '{{ name }}' then value end) as written_{{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from (
+        select
+            contact_id, field, value, origin,
+            row_number() over (partition by contact_id, field order by changed_at desc, recorded_at desc) as n
+        from {{ source('crm_sync', 'contact_field_history') }}
+    ) as history
+    where n = 1 and origin = 'platform'
+    group by contact_id
 
 ),
 
@@ -32,15 +64,15 @@ renamed as (
         cast(id as {{ dbt.type_string() }}) as contact_id,
         {{ normalize_email(column_or_null(columns, 'properties__email')) }} as email,
         nullif(trim({{ column_or_null(columns, 'properties__email') }}), '') as email_as_entered,
-        {{ normalize_phone(column_or_null(columns, 'properties__phone'), column_or_null(columns, 'properties__country')) }} as phone,
-        nullif(trim({{ column_or_null(columns, 'properties__firstname') }}), '') as first_name,
-        nullif(trim({{ column_or_null(columns, 'properties__lastname') }}), '') as last_name,
-        nullif(trim({{ column_or_null(columns, 'properties__company') }}), '') as company_name,
-        nullif(trim({{ column_or_null(columns, 'properties__jobtitle') }}), '') as job_title,
-        nullif(trim({{ column_or_null(columns, 'properties__city') }}), '') as city,
-        nullif(trim({{ column_or_null(columns, 'properties__state') }}), '') as state,
-        nullif(trim({{ column_or_null(columns, 'properties__zip') }}), '') as postcode,
-        {{ normalize_country(column_or_null(columns, 'properties__country')) }} as country_code,
+        {{ normalize_phone(prop['phone'], prop['country']) }} as phone,
+        nullif(trim({{ prop['firstname'] }}), '') as first_name,
+        nullif(trim({{ prop['lastname'] }}), '') as last_name,
+        nullif(trim({{ prop['company'] }}), '') as company_name,
+        nullif(trim({{ prop['jobtitle'] }}), '') as job_title,
+        nullif(trim({{ prop['city'] }}), '') as city,
+        nullif(trim({{ prop['state'] }}), '') as state,
+        nullif(trim({{ prop['zip'] }}), '') as postcode,
+        {{ normalize_country(prop['country']) }} as country_code,
         lower(nullif(trim({{ column_or_null(columns, 'properties__lifecyclestage') }}), '')) as lifecycle_stage,
         nullif(trim({{ column_or_null(columns, 'properties__hubspot_owner_id') }}), '') as owner_id,
         nullif(trim({{ column_or_null(columns, 'properties__associatedcompanyid') }}), '') as company_id,
@@ -54,6 +86,8 @@ renamed as (
         _dlt_load_id as load_id
 
     from source
+    left join platform_written
+        on platform_written.contact_id = cast(source.id as {{ dbt.type_string() }})
     left join deleted
         on deleted.deleted_contact_id = cast(source.id as {{ dbt.type_string() }})
         and (
