@@ -537,7 +537,10 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
     settings, _ = platform_run
     home = tmp_path / "home"
     shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
-    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb")
+    # as of the world's end, as the demo computed them
+    end = json.loads((home / "world" / "ground_truth" / "summary.json").read_text())["end"]
+    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb",
+                   profiles_as_of=end)
     with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
         defs = build_definitions(replace(copy, crm_base_url=crm.base_url))
         job = defs.resolve_job_def("crm_loop")
