@@ -185,19 +185,22 @@ def size_history(warehouse: Any, audience: str, limit: int = 30) -> pd.DataFrame
 # -- activation ----------------------------------------------------------------------------
 
 
-def permitted(warehouse: Any, channel: str, customer_ids: Iterable[str]) -> set[str]:
+def permitted(warehouse: Any, channel: str | None, customer_ids: Iterable[str]) -> set[str]:
     """Of `customer_ids`, those who may receive on `channel`: an active customer, consent granted
-    for the channel, and not suppressed. Unknown consent is not consent."""
+    for the channel, and not suppressed. Unknown consent is not consent. `channel` None: active
+    and not suppressed, whatever the consent (what the CRM may hold the platform's fields for)."""
     ensure_tables(warehouse)
     ids = sorted(set(customer_ids))
     if not ids:
         return set()
     warehouse.stage_keys("_candidates", pd.DataFrame({"customer_id": ids}))
-    frame = warehouse.query(
-        f"select c.customer_id from _candidates c"
+    consent = "" if channel is None else \
         f" join {CONSENT} k on k.customer_id = c.customer_id and k.channel = ? and k.granted"
+    frame = warehouse.query(
+        f"select c.customer_id from _candidates c{consent}"
         f" join {CUSTOMERS} i on i.customer_id = c.customer_id and i.status = 'active'"
-        f" where not exists (select 1 from {SUPPRESSIONS} s where s.customer_id = c.customer_id)", (channel,))
+        f" where not exists (select 1 from {SUPPRESSIONS} s where s.customer_id = c.customer_id)",
+        () if channel is None else (channel,))
     return set(frame["customer_id"].astype(str))
 
 

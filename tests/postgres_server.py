@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,13 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
+
+    def settings(self) -> Any:
+        """The platform's PostgreSQL settings for this server."""
+        from orchestration.settings import PostgresSettings
+
+        return PostgresSettings(host=self.host, port=self.port, user=self.user, password=self.password,
+                                dbname=self.dbname)
 
 
 def postgres_bin_dir() -> Path | None:

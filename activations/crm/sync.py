@@ -39,7 +39,7 @@ import pandas as pd
 
 from activations.crm.config import AUDIENCES_COLUMN, CONTACT_ID, CrmSyncConfig
 from activations.engine import LEDGER, STATE, ConsentViolation, SyncEngine, SyncReport, _digest, canonical
-from activations.runner import CUSTOMERS, SUPPRESSIONS, permitted
+from activations.runner import permitted
 from activations.runner import ensure_tables as ensure_activation_tables
 
 DESTINATION = "crm"
@@ -497,15 +497,8 @@ def _kept_conflicts(warehouse: Any) -> dict[tuple[str, str], str | None]:
 def blocked_customers(warehouse: Any, customer_ids: Iterable[str]) -> set[str]:
     """Of `customer_ids`, those the CRM must not get the platform's fields for: no longer an
     active customer (merged away, split, deleted) or suppressed."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return set()
-    warehouse.stage_keys("_crm_candidates", pd.DataFrame({"customer_id": ids}))
-    frame = warehouse.query(
-        f"select c.customer_id from _crm_candidates c"
-        f" join {CUSTOMERS} i on i.customer_id = c.customer_id and i.status = 'active'"
-        f" where not exists (select 1 from {SUPPRESSIONS} s where s.customer_id = c.customer_id)")
-    return set(ids) - set(frame["customer_id"].astype(str))
+    ids = set(customer_ids)
+    return ids - permitted(warehouse, None, ids)
 
 
 def push(warehouse: Any, config: CrmSyncConfig, client: Any, *, run_id: str, dry_run: bool = False,

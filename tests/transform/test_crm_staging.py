@@ -15,7 +15,7 @@ import pytest
 from dlt_sources.crm import crm_source
 from dlt_sources.pipelines import destination, loader_file_format, make_pipeline
 from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
-from orchestration.settings import DBT_PROJECT_DIR, PostgresSettings, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings
 from tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
 
 TOKEN = "crm-staging-token"
@@ -133,9 +133,7 @@ def test_crm_staging_on_postgres(postgres: PostgresServer, small_world: Path, tm
         home=tmp_path / "home",
         world_dir=small_world,
         target="postgres",
-        postgres=PostgresSettings(
-            host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname=postgres.dbname
-        ),
+        postgres=postgres.settings(),
     )
     store = CrmStore(settings.home / "crm.sqlite")
     store.seed_from_jsonl(settings.crm_seed_dir)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlt_sources.pipelines import SOURCES, destination, loader_file_format, make_pipeline
-from orchestration.settings import DBT_PROJECT_DIR, PostgresSettings, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings
 from tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
 
 pytestmark = [
@@ -33,9 +33,7 @@ def test_sources_and_staging_models_build_on_postgres(postgres: PostgresServer, 
         home=tmp_path / "home",
         world_dir=small_world,
         target="postgres",
-        postgres=PostgresSettings(
-            host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname=postgres.dbname
-        ),
+        postgres=postgres.settings(),
     )
     dest = destination("postgres", postgres_url=settings.postgres.url)
     for name in OFFLINE_SOURCES:

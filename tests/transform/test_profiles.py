@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestration.settings import DBT_PROJECT_DIR, PostgresSettings, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings
 from tests.postgres_server import postgres_bin_dir, running_postgres
 
 AS_OF = "2026-11-01T00:00:00Z"  # the sample world's default end
@@ -338,8 +338,7 @@ def test_profiles_build_on_postgres_and_equal_duckdb(profiled: Settings, small_w
     with duckdb.connect(str(profiled.warehouse_path), read_only=True) as con:
         expected = [tuple(_plain(v) for v in row) for row in con.execute(query).fetchall()]
     with running_postgres() as server:
-        settings = build_warehouse(small_world, tmp_path / "pg", target="postgres", postgres=PostgresSettings(
-            host=server.host, port=server.port, user=server.user, password=server.password, dbname=server.dbname))
+        settings = build_warehouse(small_world, tmp_path / "pg", target="postgres", postgres=server.settings())
         with psycopg2.connect(settings.postgres.url) as con:
             result = check_profiles(con, small_world / "ground_truth")
             actual = [tuple(_plain(v) for v in row) for row in _rows(con, query)]
