@@ -40,6 +40,7 @@ class DemoResult:
     model_rows: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
     warned_checks: list[str] = field(default_factory=list)
+    evaluated_checks: set[str] = field(default_factory=set)
     quarantined: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
@@ -115,6 +116,7 @@ def run_demo(
         seconds=time.perf_counter() - started,
         failed_checks=[_check_name(e) for e in failed if e.severity == dg.AssetCheckSeverity.ERROR],
         warned_checks=[_check_name(e) for e in failed if e.severity != dg.AssetCheckSeverity.ERROR],
+        evaluated_checks={_check_name(e) for e in evaluations},
     )
     echo("3/3 summary")
     outcome.raw_rows, outcome.model_rows = warehouse_counts(settings.warehouse_path)

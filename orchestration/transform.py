@@ -92,8 +92,11 @@ def transform_assets(settings: Settings) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource
     ) -> Iterator[Any]:
         with platform.dbt_environment():
-            # cautious: a test runs only with all of its models, as Dagster runs the dbt models in
-            # several steps around the Python assets (probabilistic matching, identity health)
-            yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
+            # Dagster runs the dbt models in several steps around the Python assets (probabilistic
+            # matching, identity health). buildable: a test runs in the step that builds its last
+            # model (its other models are built or upstream by then), so a relationship test
+            # between models of different steps runs too (cautious left those out: blocking
+            # checks without a result, and Dagster let their downstream steps go on ungated)
+            yield from dbt.cli(["build", "--indirect-selection", "buildable"], context=context).stream()
 
     return _dbt_models

@@ -11,6 +11,9 @@
   change the profile it came from on the next run). It counts again once someone edits it in
   the CRM. crm_sync.contact_field_history says whose each current value is.
 -#}
+{#- owner_id refers to stg_crm__owners: built first, so its relationship test runs with this model
+    (Dagster builds the two in different steps, around the CRM sync's reconcile) -#}
+-- depends_on: {{ ref('stg_crm__owners') }}
 {%- set raw = source('crm', 'contacts') -%}
 {%- set columns = relation_columns(raw) -%}
 {%- set evidence = ['phone', 'firstname', 'lastname', 'company', 'jobtitle', 'city', 'state', 'zip', 'country'] -%}
