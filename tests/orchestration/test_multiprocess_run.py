@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 # tests/test_end_to_end.py materializes all of it in process instead.)
 SELECTION = ",".join([
     "raw/crm/contacts", "raw/crm/companies", "raw/events/events",
-    "staging/crm/stg_crm__contacts", "staging/events/stg_events__events",
+    # owners too: the contacts' relationship test to them runs with the contacts
+    "staging/crm/stg_crm__contacts", "staging/crm/stg_crm__owners", "staging/events/stg_events__events",
 ])
 
 
