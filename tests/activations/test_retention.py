@@ -155,11 +155,11 @@ def test_quarantine_entries_of_purged_rows_go_with_them(warehouse) -> None:
     age_load(warehouse, "raw_events", first_load, 400, now)
 
     def row_id(table: str, load_id: str) -> str:
-        parent = "p" if table != "events" else "t"
-        sql = (f"select t._dlt_id from raw_events.{table} as t" if table == "events" else
-               f"select t._dlt_id from raw_events.{table} as t join raw_events.events as p on p._dlt_id = t._dlt_parent_id")
-        return warehouse.query(f"{sql} where {parent}._dlt_load_id = ? order by t._dlt_id limit 1", (load_id,))[
-            "_dlt_id"].iloc[0]
+        """A row of `table` from the load `load_id` (a nested row: by its parent's load)."""
+        join = "" if table == "events" else " join raw_events.events as p on p._dlt_id = t._dlt_parent_id"
+        loaded = "t" if table == "events" else "p"
+        sql = f"select t._dlt_id from raw_events.{table} as t{join} where {loaded}._dlt_load_id = ?"
+        return warehouse.query(f"{sql} order by t._dlt_id limit 1", (load_id,))["_dlt_id"].iloc[0]
 
     quarantine.ensure_tables(warehouse)
     entries = [

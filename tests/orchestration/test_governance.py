@@ -54,10 +54,9 @@ def test_materializing_retention_purges_reports_per_table_and_the_audit_view_cou
     settings.home.mkdir()
     pipeline = dlt.pipeline("governance_events", destination=dlt.destinations.duckdb(str(settings.warehouse_path)),
                             dataset_name="raw_events", pipelines_dir=str(tmp_path / "pipelines"))
-    events = lambda first: [{"message_id": f"m{n}", "properties": {"products": [{"sku": "a"}, {"sku": "b"}]}}  # noqa: E731
-                            for n in range(first, first + 4)]
-    pipeline.run(events(0), table_name="events")
-    pipeline.run(events(10), table_name="events")
+    products = {"products": [{"sku": "a"}, {"sku": "b"}]}
+    pipeline.run([{"message_id": f"m{n}", "properties": products} for n in range(4)], table_name="events")
+    pipeline.run([{"message_id": f"m{n}", "properties": products} for n in range(10, 14)], table_name="events")
     now = datetime.now(timezone.utc)
     with DuckDBWarehouse(settings.warehouse_path) as warehouse:
         old = warehouse.query("select min(load_id) as id from raw_events._dlt_loads")["id"].iloc[0]
@@ -69,7 +68,8 @@ def test_materializing_retention_purges_reports_per_table_and_the_audit_view_cou
     result = dg.materialize(governance_assets(config), resources={"platform": PlatformResource.from_settings(settings)})
 
     assert result.success
-    materialized = {event.asset_key: event.materialization.metadata for event in result.get_asset_materialization_events()}
+    materialized = {event.asset_key: event.materialization.metadata
+                    for event in result.get_asset_materialization_events()}
     metadata = materialized[RETENTION_KEY]
     assert metadata["rows_purged"].value == 12
     assert metadata["rows_purged/raw_events.events"].value == 4
