@@ -11,6 +11,7 @@ from dlt_sources.pipelines import SOURCES
 from orchestration.activation import activation_definitions, load_activation_config, membership_key
 from orchestration.automation import automations
 from orchestration.crm_sync import crm_automations, crm_freshness, crm_loop_job, crm_sync_assets
+from orchestration.governance import governance_assets, load_retention, retention_automations
 from orchestration.identity import identity_assets
 from orchestration.ingest import ingest_assets
 from orchestration.quality import quality_checks
@@ -31,16 +32,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     audiences = load_activation_config(manifest, settings).audiences
     crm = crm_sync_assets(crm_config, [*CRM_PUSH_UPSTREAM, *(membership_key(name) for name in audiences)])
     assets = [*ingest_assets(PlatformResource.from_settings(settings)), transform_assets(settings), *identity_assets(),
-              *activation, *crm]
+              *activation, *crm, *governance_assets(load_retention(settings))]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
     loop_schedules, loop_sensors = crm_automations(loop)
+    retention_job, retention_schedule = retention_automations()
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=quality_checks(),
-        schedules=[*schedules, *loop_schedules, *audience_schedules],
+        schedules=[*schedules, *loop_schedules, *audience_schedules, retention_schedule],
         sensors=[*sensors, *loop_sensors],
-        jobs=[*jobs, loop],
+        jobs=[*jobs, loop, retention_job],
         resources=resources,
         executor=dg.multiprocess_executor,
     )

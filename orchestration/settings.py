@@ -48,6 +48,7 @@ class Settings:
     default_phone_region: str = "US"
     profiles_as_of: str = ""  # ISO-8601; empty: profiles and audiences as of each run's start
     destinations_file: Path = PROJECT_ROOT / "activations" / "destinations.yml"
+    retention_file: Path = PROJECT_ROOT / "activations" / "retention.yml"
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
 
     def __post_init__(self) -> None:
@@ -84,6 +85,7 @@ class Settings:
             default_phone_region=env.get("CDP_DEFAULT_PHONE_REGION", "US"),
             profiles_as_of=env.get("CDP_PROFILES_AS_OF", ""),
             destinations_file=Path(env.get("CDP_DESTINATIONS_FILE") or PROJECT_ROOT / "activations" / "destinations.yml"),
+            retention_file=Path(env.get("CDP_RETENTION_FILE") or PROJECT_ROOT / "activations" / "retention.yml"),
             postgres=pg,
         )
 
