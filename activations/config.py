@@ -70,6 +70,16 @@ class ActivationConfigError(ValueError):
         super().__init__(f"{where}:\n" + "\n".join(f"  - {problem}" for problem in problems))
 
 
+def read_config_file(path: Path, where: str, error: type[ActivationConfigError] = ActivationConfigError) -> Any:
+    """A YAML settings file's document; a missing file or bad YAML raises `error` naming `where`."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as missing:
+        raise error(where, ["the file does not exist"]) from missing
+    except yaml.YAMLError as bad:
+        raise error(where, [f"not valid YAML: {bad}"]) from bad
+
+
 @dataclass(frozen=True)
 class DestinationSpec:
     name: str

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from activations.config import CHANNELS, ActivationConfigError
+from activations.config import CHANNELS, ActivationConfigError, read_config_file
 
 CRM_SYNC_FILE = Path(__file__).resolve().parent.parent / "crm_sync.yml"
 OWNERS = ("platform", "crm", "both")
@@ -79,13 +77,7 @@ class CrmSyncConfig:
 def load_crm_sync_config(path: Path | None = None) -> CrmSyncConfig:
     path = path or CRM_SYNC_FILE
     where = f"CRM sync file {path}"
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError as error:
-        raise ActivationConfigError(where, ["the file does not exist"]) from error
-    except yaml.YAMLError as error:
-        raise ActivationConfigError(where, [f"not valid YAML: {error}"]) from error
-    return parse_crm_sync_config(document, where)
+    return parse_crm_sync_config(read_config_file(path, where), where)
 
 
 def parse_crm_sync_config(document: Any, where: str = "CRM sync settings") -> CrmSyncConfig:

@@ -30,9 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from activations.config import ActivationConfigError
+from activations.config import ActivationConfigError, read_config_file
 from activations.governance import audit
 
 RETENTION_FILE = Path(__file__).resolve().parent.parent / "retention.yml"
@@ -82,13 +80,7 @@ def load_retention_config(path: Path | None = None, *, sources: Iterable[str] | 
     """Reads and checks the retention file; `sources`, when given, are the source names a rule may use."""
     path = Path(path or RETENTION_FILE)
     where = f"retention file {path}"
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError as error:
-        raise RetentionConfigError(where, ["the file does not exist"]) from error
-    except yaml.YAMLError as error:
-        raise RetentionConfigError(where, [f"not valid YAML: {error}"]) from error
-    return parse_retention_config(document, where, sources=sources)
+    return parse_retention_config(read_config_file(path, where, RetentionConfigError), where, sources=sources)
 
 
 def parse_retention_config(document: Any, where: str = "retention settings", *,
