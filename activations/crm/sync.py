@@ -8,7 +8,8 @@ platform's own write coming back or an edit made in the CRM:
 - a contact's modification is the platform's when its `updatedAt` is one the CRM answered to
   a push (kept in the activation ledger's `acknowledgement`); `crm_sync.contact_edits` keeps
   every modification with its origin, and staging reads the last one made in the CRM
-  (`stg_crm__contacts.edited_at`), so a push never moves "last seen", recency or consent times;
+  (`stg_crm__contacts.updated_at`; HubSpot's own date is `crm_updated_at`), so a push never
+  moves "last seen", recency or consent times;
 - a property's value is the platform's when it equals what the platform last wrote there
   (the sync state's acknowledged fields; values compared by their property type);
   `crm_sync.contact_field_history` keeps each value a synced property took, with its origin;
@@ -173,8 +174,9 @@ class ReconcileReport:
                 "changed_values": self.changed_values, "conflicts": len(self.conflicts), "archived": self.archived}
 
 
-def raw_contacts(warehouse: Any, config: CrmSyncConfig) -> pd.DataFrame:
-    """The pulled contacts: id, created/updated times, archived, and each synced property (as text)."""
+def raw_contacts(warehouse: Any, config: CrmSyncConfig, archived: set[str]) -> pd.DataFrame:
+    """The pulled contacts: id, created/updated times, archived (`archived`: archived_contact_ids),
+    and each synced property (as text)."""
     columns = set(warehouse.columns(RAW_SCHEMA, "contacts")) if warehouse.table_exists(RAW_SCHEMA, "contacts") else set()
     if not columns:
         return pd.DataFrame(columns=["contact_id", "created_at", "updated_at", "archived", *config.fields])
@@ -184,16 +186,25 @@ def raw_contacts(warehouse: Any, config: CrmSyncConfig) -> pd.DataFrame:
         column = f"properties__{name}"
         selected.append(f"cast({column} as varchar) as {name}" if column in columns else f"null as {name}")
     frame = warehouse.query(f"select {', '.join(selected)} from {RAW_SCHEMA}.contacts")
-    archived = archived_contact_ids(warehouse)
     if archived:
         frame.loc[frame["contact_id"].isin(archived), "archived"] = True
     return frame
 
 
 def archived_contact_ids(warehouse: Any) -> set[str]:
+    """Contacts deleted in the CRM, by staging's rule (stg_crm__contacts.is_archived): listed as
+    archived, unless the pull brought back a version newer than the deletion (restored since).
+    Read from raw: reconcile runs right after the pull, before staging is built."""
     if not warehouse.table_exists(RAW_SCHEMA, "archived_contacts"):
         return set()
-    return set(warehouse.query(f"select cast(id as varchar) as id from {RAW_SCHEMA}.archived_contacts")["id"])
+    if not warehouse.table_exists(RAW_SCHEMA, "contacts"):
+        return set(warehouse.query(f"select cast(id as varchar) as id from {RAW_SCHEMA}.archived_contacts")["id"])
+    return set(warehouse.query(
+        f"select cast(a.id as varchar) as id from {RAW_SCHEMA}.archived_contacts a"
+        f" left join {RAW_SCHEMA}.contacts c on cast(c.id as varchar) = cast(a.id as varchar)"
+        f" group by a.id having max(c.updated_at) is null or max(a.archived_at) is null"
+        f" or cast(max(a.archived_at) as timestamp with time zone)"
+        f" >= cast(max(c.updated_at) as timestamp with time zone)")["id"])
 
 
 def own_acknowledgements(warehouse: Any, since: datetime | None) -> dict[str, set[str]]:
@@ -234,7 +245,8 @@ def reconcile(warehouse: Any, config: CrmSyncConfig, *, run_id: str,
     SyncEngine(warehouse, _NoDestination(), now=now)  # the state and ledger tables
     started = now()
     report = ReconcileReport()
-    contacts = raw_contacts(warehouse, config)
+    archived = archived_contact_ids(warehouse)
+    contacts = raw_contacts(warehouse, config, archived)
     report.contacts = int((~contacts["archived"].astype(bool)).sum())
     last_run = warehouse.query(f"select max(started_at) as at from {RECONCILES}")["at"]
     since = _time(last_run.iloc[0]) if len(last_run) else None
@@ -286,8 +298,9 @@ def reconcile(warehouse: Any, config: CrmSyncConfig, *, run_id: str,
                                       "resolution": spec.on_crm_edit})
     report.changed_values = sum(1 for v in values if v["origin"] == "crm")
     report.conflicts = conflicts
-    gone = {cid for cid in archived_contact_ids(warehouse) | set(contacts.loc[contacts["archived"].astype(bool),
-                                                                              "contact_id"]) if cid in held}
+    # archived in the CRM (some never pulled alive), or flagged archived by the pull itself
+    gone = {cid for cid in archived | set(contacts.loc[contacts["archived"].astype(bool), "contact_id"])
+            if cid in held}
     report.archived = len(gone)
 
     warehouse.execute("begin transaction")
@@ -407,7 +420,7 @@ def desired_contacts(warehouse: Any, config: CrmSyncConfig) -> Plan:
     lost_contact |= {customer_id for contact_id, (customer_id, _) in held.items() if contact_id in archived}
     created = {customer_id: contact_id for contact_id, (customer_id, _) in held.items() if contact_id not in archived}
 
-    crm_now, crm_edited = _crm_side(warehouse, config)
+    crm_now, crm_edited = _crm_side(warehouse, config, archived)
     kept = _kept_conflicts(warehouse)
     plan = Plan(desired={}, blocked=set(), skipped_columns=skipped)
     for row in profiles.to_dict("records"):
@@ -465,13 +478,13 @@ def _cannot_create(row: Mapping[str, Any], config: CrmSyncConfig, lost_contact: 
     return None
 
 
-def _crm_side(warehouse: Any, config: CrmSyncConfig) -> tuple[dict[tuple[str, str], str | None],
+def _crm_side(warehouse: Any, config: CrmSyncConfig, archived: set[str]) -> tuple[dict[tuple[str, str], str | None],
                                                                 dict[tuple[str, str], datetime | None]]:
     """(contact, property) -> the CRM's value now, and -> when it was last edited in the CRM."""
     shared = [spec for spec in config.written if spec.owner == "both"]
     now: dict[tuple[str, str], str | None] = {}
     if shared:
-        contacts = raw_contacts(warehouse, config)
+        contacts = raw_contacts(warehouse, config, archived)
         for row in contacts[~contacts["archived"].astype(bool)].itertuples(index=False):
             for spec in shared:
                 now[(row.contact_id, spec.name)] = crm_value(getattr(row, spec.name), spec.type)

@@ -224,6 +224,24 @@ def test_a_contact_deleted_in_the_crm_is_not_created_again(loop: Loop) -> None:
     assert report.added == 0 and plan.not_created.get("their contact was deleted in the CRM") == 2
 
 
+def test_a_contact_restored_in_the_crm_after_its_deletion_counts_as_live(loop: Loop) -> None:
+    """Staging's rule: archived unless the pull brought back a version newer than the deletion."""
+    from activations.crm.sync import archived_contact_ids
+
+    loop.cycle()
+    loop.store.archive("contacts", "2")
+    loop.close()
+    run_source("crm", crm_source(base_url=loop.server.base_url, access_token=TOKEN, resources=("archived_contacts",)),
+               loop.tmp_path)
+    loop.pull()
+    assert archived_contact_ids(loop.warehouse) == {"2"}
+    loop.warehouse.execute("update raw_crm.contacts set updated_at = now() + interval 1 day where id = '2'")
+    assert archived_contact_ids(loop.warehouse) == set()
+    reconciled = reconcile(loop.warehouse, CONFIG, run_id="restored")
+    assert reconciled.archived == 0
+    assert desired_contacts(loop.warehouse, CONFIG).desired["B"]["contact_id"] == "2"
+
+
 def test_a_contact_deleted_between_pull_and_push_fails_alone_and_is_not_created_again(loop: Loop) -> None:
     loop.cycle()
     profiles = loop.warehouse.query("select * from profiles.customer_profiles")
