@@ -451,5 +451,24 @@ def activation_sync(audience: str | None, destination: str | None) -> None:
     _run_activation(audience, destination, dry_run=False)
 
 
+
+# -- privacy ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def privacy() -> None:
+    """Requests about one person, named by any identifier (type:value, e.g. email:ana@example.com,
+    phone:+14155550134, user_id:u_123, customer_id:cus_123)."""
+
+
+def _person(warehouse, identifier: str, settings: Settings):  # noqa: ANN001, ANN202 - a governance Person
+    from activations.governance.people import IdentifierError, UnknownIdentifierError, resolve
+
+    try:
+        return resolve(warehouse, identifier, default_region=settings.default_phone_region)
+    except (IdentifierError, UnknownIdentifierError) as exc:
+        raise click.BadParameter(str(exc), param_hint="IDENTIFIER") from exc
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
