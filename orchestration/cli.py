@@ -470,5 +470,93 @@ def _person(warehouse, identifier: str, settings: Settings):  # noqa: ANN001, AN
         raise click.BadParameter(str(exc), param_hint="IDENTIFIER") from exc
 
 
+
+def _identifier_type(identifier: str) -> str:
+    from activations.governance.people import parse
+
+    return parse(identifier).type
+
+
+@privacy.command("delete")
+@click.argument("identifier")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted and where; change nothing.")
+@click.option("--take-only", is_flag=True, help="Record the request and its tombstones; leave the steps to the "
+              "privacy_requests asset (hourly).")
+def privacy_delete(identifier: str, dry_run: bool, take_only: bool) -> None:
+    """Forget a person: tombstones, removal from every destination and the CRM, every warehouse
+    table, the landing files and dlt's load archive. Steps that fail are retried by the
+    privacy_requests schedule (or by running this again with another identifier of theirs)."""
+    from activations.governance.audit import cli_actor
+    from activations.governance.deletion import request_deletion
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        plan = request_deletion(warehouse, person, identifier_type=_identifier_type(identifier), actor=cli_actor(),
+                                now=datetime.now(timezone.utc), dry_run=dry_run,
+                                default_region=settings.default_phone_region)
+    verb = "would delete" if dry_run else "deleting"
+    click.echo(f"{verb} {plan.customer_id}: {plan.total_rows:,} warehouse rows in {len(plan.rows)} tables, "
+               f"{len(plan.destinations)} destination audience(s), {len(plan.crm_contacts)} CRM contact(s), "
+               f"{plan.tombstones} tombstones")
+    for table, rows in sorted(plan.rows.items()):
+        click.echo(f"  {table:<52} {rows:>8,}")
+    for destination, audience in plan.destinations:
+        click.echo(f"  destination {destination} / {audience}")
+    if dry_run or take_only:
+        if take_only:
+            click.echo(f"request {plan.request_id} taken; the privacy_requests asset carries it out")
+        return
+    result = _process_privacy(settings)
+    for outcome in result.outcomes:
+        rows = f" ({outcome.rows:,})" if outcome.rows else ""
+        problem = f": {outcome.error}" if outcome.error else ""
+        click.echo(f"  {outcome.step:<12} {outcome.target:<40} {outcome.status}{rows}{problem}")
+    if result.compaction_error:
+        click.echo(f"  compact      the DuckDB file could not be rewritten: {result.compaction_error}")
+    if result.still_open:
+        click.echo(f"request {plan.request_id}: {result.still_open} step(s) left; retried by the privacy_requests "
+                   "schedule", err=True)
+        sys.exit(1)
+    click.echo(f"request {plan.request_id} done")
+
+
+def _process_privacy(settings: Settings):  # noqa: ANN202 - an orchestration.privacy.PrivacyRun
+    from activations.crm.config import load_crm_sync_config
+    from activations.governance.audit import cli_actor
+    from orchestration.privacy import executors, run_requests
+
+    activation = _activation_config(settings)
+    run = executors(activation=activation, crm_config=load_crm_sync_config(), crm_base_url=settings.crm_base_url,
+                    crm_token=os.environ.get("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN), landing_dir=settings.landing_dir,
+                    pipelines_dir=settings.pipelines_dir, default_region=settings.default_phone_region)
+    return run_requests(lambda: _warehouse(settings), run, target=settings.target,
+                        warehouse_path=settings.warehouse_path, actor=cli_actor())
+
+
+@privacy.command("suppress")
+@click.argument("identifier")
+@click.option("--reason", required=True, help="Why (kept with the suppression).")
+@click.option("--dry-run", is_flag=True, help="Say who would be suppressed and which destinations hold them.")
+def privacy_suppress(identifier: str, reason: str, dry_run: bool) -> None:
+    """Keep a person's data but never activate them: every audience sync and the CRM push leave
+    them out, and destinations that hold them remove them at their next sync."""
+    from activations.governance.audit import cli_actor
+    from activations.governance.deletion import PrivacyRequestError, request_suppression
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        try:
+            plan = request_suppression(warehouse, person, identifier_type=_identifier_type(identifier),
+                                       actor=cli_actor(), now=datetime.now(timezone.utc), reason=reason,
+                                       dry_run=dry_run)
+        except PrivacyRequestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    held = ", ".join(f"{d}/{a}" for d, a in plan.destinations) or "none"
+    click.echo(f"{'would suppress' if dry_run else 'suppressed'} {plan.customer_id}; destinations holding them "
+               f"(removed at their next sync): {held}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
