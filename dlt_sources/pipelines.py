@@ -76,6 +76,10 @@ def make_pipeline(source: str, dest: Any, pipelines_dir: Path, *, dev_mode: bool
     # the quality gates validate each load by `_dlt_load_id`.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    # Resources are extracted one after another in the source's order, not interleaved: a parent
+    # (an order, a CRM contact) is read before its children, so the tombstone filter drops the
+    # children of a record it dropped in the same run (dlt_sources/tombstones.py).
+    dlt.config["extract.next_item_mode"] = "fifo"
     spec = SOURCES[source]
     return dlt.pipeline(
         pipeline_name=spec.pipeline_name,

@@ -2,12 +2,14 @@
 
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from activations.governance import tombstones
 from dlt_sources.pipelines import SOURCES, SourceSpec
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
 from orchestration.resources import CrmApiResource, PlatformResource
@@ -65,15 +67,51 @@ def _source_assets(spec: SourceSpec, platform: PlatformResource) -> dg.AssetsDef
         platform: PlatformResource,
         crm_api: CrmApiResource,
     ) -> Iterator[Any]:
-        yield from dlt.run(
+        from dlt_sources.tombstones import DropCounter, drop_tombstoned
+
+        hashes = tombstone_hashes(platform)
+        counter = DropCounter()
+        source = drop_tombstoned(_run_source(spec, platform, crm_api), hashes, counter,
+                                 default_region=platform.default_phone_region)
+        for event in dlt.run(
             context=context,
-            dlt_source=_run_source(spec, platform, crm_api),
+            dlt_source=source,
             dlt_pipeline=platform.pipeline(spec.name),
             loader_file_format=platform.loader_file_format,
-        )
+        ):
+            yield with_tombstone_metadata(event, spec.name, counter, len(hashes))
+        if counter.total:
+            context.log.info("tombstones: %s record(s) of deleted people dropped from %s", counter.total, spec.name)
 
     _load.__doc__ = f"Loads {spec.description} into `{spec.dataset}`."
     return _load
+
+
+def tombstone_hashes(platform: PlatformResource) -> set[str]:
+    """The hashes of `governance.tombstones`, read before a load (the connection is closed before
+    dlt writes: DuckDB has one writer); none before the warehouse exists."""
+    if platform.target == "duckdb" and not Path(platform.warehouse_path).exists():
+        return set()
+    with platform.warehouse() as warehouse:
+        return tombstones.hashes(warehouse)
+
+
+def with_tombstone_metadata(event: Any, source: str, counter: Any, tombstones_in_force: int) -> Any:
+    """The load's result per raw table with how many records tombstones dropped (a count, never values)."""
+    if not isinstance(event, dg.MaterializeResult) or event.asset_key is None:
+        return event
+    table = event.asset_key.path[-1]
+    return dg.MaterializeResult(
+        asset_key=event.asset_key,
+        metadata={
+            **(event.metadata or {}),
+            "dropped_by_tombstones": dg.MetadataValue.int(counter.of(source, table)),
+            "tombstones_in_force": dg.MetadataValue.int(tombstones_in_force),
+        },
+        check_results=event.check_results,
+        data_version=event.data_version,
+        tags=event.tags,
+    )
 
 
 def ingest_assets(platform: PlatformResource) -> list[dg.AssetsDefinition]:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
+from dlt_sources.identifiers import normalize_email, normalize_phone
 
 CUSTOMERS = "identity.identity_customers"
 IDENTIFIERS = "identity.customer_identifiers"
@@ -25,7 +25,6 @@ LOOKUP = "identity.customer_id_lookup"
 
 # What a request may name, as `type:value` or by a CLI option of the same name.
 REQUEST_TYPES = ("email", "phone", "user_id", "customer_id")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UnknownIdentifierError(LookupError):
@@ -64,25 +63,25 @@ class Person:
 
 
 def normalize(identifier_type: str, value: str, *, default_region: str = "US") -> str:
-    """The identifier as the clean zone writes it; IdentifierError when it cannot be one."""
+    """The identifier as the clean zone writes it; IdentifierError when it cannot be one.
+
+    Emails and phones follow the staging macros rule for rule (dlt_sources/identifiers.py, the
+    same code the load-time tombstones use), so a request finds what staging normalized."""
     text = (value or "").strip()
     if not text:
         raise IdentifierError(f"an empty {identifier_type}")
     if identifier_type == "email":
-        text = text.lower()
-        if not _EMAIL.match(text):
+        email = normalize_email(text)
+        if email is None:
             raise IdentifierError(f"not an email address: {value!r}")
-        return text
+        return email
     if identifier_type == "phone":
         if re.search(r"[A-Za-z]", text):
             raise IdentifierError(f"not a phone number (letters): {value!r}")
-        try:
-            number = phonenumbers.parse(text, default_region)
-        except phonenumbers.NumberParseException as exc:
-            raise IdentifierError(f"not a phone number: {value!r} ({exc})") from exc
-        if not phonenumbers.is_possible_number(number):
+        phone = normalize_phone(text, default_region=default_region)
+        if phone is None:
             raise IdentifierError(f"not a possible phone number: {value!r}")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone
     return text
 
 
