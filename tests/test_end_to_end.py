@@ -584,3 +584,136 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
                 " and customer_id = ? order by recorded_at", [customer_id]).fetchall()]
         assert conflicts == [(contact_id, "cdp_rfm_segment", "vip (sales)", "overwrite")]
         assert sent == ["add", "update"]  # the demo's first push and this write-back
+
+
+def _forgettable_person(con: duckdb.DuckDBPyConnection) -> str:
+    """A customer the email platform, the CRM, commerce and the web events all hold, whose email
+    is part of no one else's (so a substring search for it finds only them)."""
+    rows = con.execute("""
+        select s.customer_id, e.identifier_value
+        from activation.destination_state s
+        join identity.customer_identifiers e on e.customer_id = s.customer_id and e.identifier_type = 'email'
+        join identity.customer_identifiers c on c.customer_id = s.customer_id and c.identifier_type = 'crm_contact_id'
+        join identity.customer_records o on o.customer_id = s.customer_id and o.source_name = 'commerce'
+            and o.table_name = 'orders'
+        join identity.customer_records v on v.customer_id = s.customer_id and v.source_name = 'events'
+        where s.destination = 'email_platform'
+        group by all order by 1""").fetchall()
+    emails = [r[0] for r in con.execute("select distinct identifier_value from identity.customer_identifiers"
+                                        " where identifier_type = 'email'").fetchall()]
+    for customer_id, email in rows:
+        if sum(1 for other in emails if email in other) == 1:
+            return customer_id
+    raise AssertionError("the world has no customer held by the email platform, the CRM, commerce and events")
+
+
+def _files_holding(folder: Path, needles: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes().lower()
+        hits = [n for n in needles if n.lower().encode() in data]
+        if hits:
+            found[str(path.relative_to(folder))] = hits
+    return found
+
+
+def test_a_deleted_person_leaves_no_trace_even_after_the_sources_are_loaded_again(
+        platform_run, local_systems, tmp_path: Path) -> None:
+    """The right to be forgotten, proved: a person held by the email platform, the CRM, commerce
+    and the web events is deleted by email. Afterwards no table, landing file, dlt archive file,
+    export file, CRM record or destination holds any identifier of theirs; then the original
+    landing files are put back and every source is loaded again, and still nothing does: the
+    tombstones dropped their rows before raw."""
+    import os
+    import shutil
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from activations.governance.deletion import request_deletion
+    from activations.governance.people import resolve
+    from activations.governance.sweep import find_traces
+    from dlt_sources.sample_world.crm_server import CrmServer
+    from expectations.warehouse import connect as open_warehouse
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET
+    from activations.crm.config import load_crm_sync_config
+    from orchestration.activation import load_activation_config
+    from orchestration.privacy import executors, run_requests
+    from orchestration.transform import dbt_project, ensure_manifest
+
+    settings, _ = platform_run
+    _, destinations = local_systems
+    home = tmp_path / "home"
+    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
+    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb")
+    original_landing = tmp_path / "landing_as_delivered"
+    shutil.copytree(copy.landing_dir, original_landing)
+
+    con = connect(copy)
+    customer_id = _forgettable_person(con)
+    con.close()
+    with open_warehouse("duckdb", duckdb_path=copy.warehouse_path) as warehouse:
+        person = resolve(warehouse, f"customer_id:{customer_id}")
+        email = person.identifier_values("email")[0]
+        person = resolve(warehouse, f"email:{email.upper()}")  # any identifier, as written by anyone
+        assert person.customer_id == customer_id
+        needles = [v for v in person.identifier_values() if not v.isdigit()] + list(person.customer_ids)
+        assert find_traces(warehouse, needles), "the search must find the person before the deletion"
+        plan = request_deletion(warehouse, person, identifier_type="email", actor="test",
+                                now=datetime.now(timezone.utc))
+    assert any(destination == "email_platform" for destination, _ in plan.destinations)
+    crm_contacts = list(plan.crm_contacts)
+    assert crm_contacts
+
+    manifest = ensure_manifest(dbt_project(), copy)
+    with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
+        run = executors(activation=load_activation_config(manifest, copy), crm_config=load_crm_sync_config(),
+                        crm_base_url=crm.base_url, crm_token=os.environ["CDP_CRM_TOKEN"],
+                        landing_dir=copy.landing_dir, pipelines_dir=copy.pipelines_dir,
+                        default_region=copy.default_phone_region)
+        result = run_requests(lambda: open_warehouse("duckdb", duckdb_path=copy.warehouse_path), run,
+                              target="duckdb", warehouse_path=copy.warehouse_path, actor="test")
+        assert [o for o in result.outcomes if o.status != "done"] == []
+        assert result.still_open == 0 and result.compacted == [plan.request_id]
+        for contact in crm_contacts:  # gone for good from the CRM, not archived
+            assert crm.store._row("contacts", contact) is None and crm.store._row("contacts", contact,
+                                                                                   archived=True) is None
+
+    # the destinations forgot them
+    for list_members in (destinations.esp.members(list_id, include_archived=True)
+                         for list_id in destinations.esp._lists):
+        assert email not in list_members
+    erased = [r for d in destinations.webhook.deliveries("webhook") for r in d.body["records"]
+              if r["customer_id"] in person.customer_ids]
+    assert all(r["operation"] == "remove" and r.get("reason") == "erased" for r in erased[-1:])
+
+    def no_trace_anywhere(when: str) -> None:
+        with open_warehouse("duckdb", duckdb_path=copy.warehouse_path) as warehouse:
+            assert find_traces(warehouse, needles) == {}, f"{when}: tables still hold them"
+        text_needles = [n for n in needles if not n.startswith("+")]
+        for folder in (copy.landing_dir, copy.pipelines_dir, home / "exports"):
+            if folder.exists():
+                assert _files_holding(folder, text_needles) == {}, f"{when}: files in {folder} still hold them"
+        assert email.encode() not in copy.warehouse_path.read_bytes(), f"{when}: the DuckDB file still holds the email"
+        assert email.encode() not in copy.crm_db_path.read_bytes(), f"{when}: the CRM's file still holds the email"
+
+    no_trace_anywhere("after the deletion")
+    assert _files_holding(original_landing, [email]), "the delivered files did hold them"
+
+    # the sources deliver everything again, the person's rows included
+    shutil.rmtree(copy.landing_dir)
+    shutil.copytree(original_landing, copy.landing_dir)
+    later = datetime.now(timezone.utc).timestamp() + 60
+    for path in copy.landing_dir.rglob("*"):
+        os.utime(path, (later, later))
+    with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
+        defs = build_definitions(replace(copy, crm_base_url=crm.base_url))
+        graph = defs.resolve_asset_graph()
+        loads = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "ingest"]
+        reload = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET, asset_selection=loads)
+        assert reload.success
+        dropped = sum(int(m.value) for e in reload.get_asset_materialization_events()
+                      for k, m in e.materialization.metadata.items() if k == "dropped_by_tombstones")
+        assert dropped > 0, "the reload must have met the person's rows and dropped them"
+    no_trace_anywhere("after loading the sources again")

@@ -97,6 +97,7 @@ class PrivacyRequestError(ValueError):
 
 
 def ensure_tables(warehouse: Any) -> None:
+    audit.ensure_tables(warehouse)
     for statement in DDL:
         warehouse.execute(statement)
 
