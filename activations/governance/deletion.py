@@ -36,6 +36,7 @@ activation and the CRM push leave them out, and destinations that hold them remo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -57,7 +58,6 @@ SCHEMA = audit.SCHEMA
 REQUESTS = f"{SCHEMA}.privacy_requests"
 STEPS = f"{SCHEMA}.privacy_request_steps"
 SUPPRESSIONS = f"{ACTIVATION}.suppressions"
-CRM_STATE = ("crm_sync", "contacts")
 STEP_ORDER = ("destination", "crm", "packages", "warehouse", "landing", "activation", "compact")
 # The sweep leaves these schemas alone: governance holds hashes only; activation waits for the
 # destination steps, which need its rows to know what each destination holds.
@@ -140,8 +140,9 @@ def request_deletion(warehouse: Any, person: Person, *, identifier_type: str, ac
     ensure_tables(warehouse)
     destinations = held_by(warehouse, person.customer_ids)
     contacts = crm_contacts(warehouse, person)
-    sweep = purge(warehouse, Needles.of(person), exclude=SWEEP_EXCLUDES, dry_run=True, default_region=default_region)
-    activation_rows = purge(warehouse, Needles.of(person), exclude=_all_but(warehouse, ACTIVATION), dry_run=True,
+    needles = Needles.of(person, crm_contacts=contacts)
+    sweep = purge(warehouse, needles, exclude=SWEEP_EXCLUDES, dry_run=True, default_region=default_region)
+    activation_rows = purge(warehouse, needles, exclude=_all_but(warehouse, ACTIVATION), dry_run=True,
                             default_region=default_region)
     plan = RequestPlan("delete", person.customer_id, None, destinations, contacts,
                        rows={**sweep.rows, **activation_rows.rows}, dry_run=dry_run)
@@ -234,13 +235,18 @@ def held_by(warehouse: Any, customer_ids: Iterable[str]) -> list[tuple[str, str]
 
 def crm_contacts(warehouse: Any, person: Person) -> list[str]:
     """The person's CRM contacts: those the identity graph resolved to them and those the CRM
-    push created or chose for them."""
+    push created or chose for them (its state in the activation schema, destination `crm`)."""
+    from activations.crm.config import CONTACT_ID
+
     contacts = set(person.identifier_values("crm_contact_id"))
-    if warehouse.table_exists(*CRM_STATE):
+    if warehouse.table_exists(ACTIVATION, "destination_state"):
         ids = list(person.customer_ids)
-        frame = warehouse.query(f"select contact_id from {'.'.join(CRM_STATE)} where customer_id in ({_marks(ids)})",
-                                ids)
-        contacts |= {str(c) for c in frame["contact_id"] if c is not None and str(c) not in ("", "nan")}
+        frame = warehouse.query(f"select sent_fields from {STATE} where destination = 'crm'"
+                                f" and customer_id in ({_marks(ids)})", ids)
+        for fields in frame["sent_fields"]:
+            value = (json.loads(fields) if isinstance(fields, str) else fields or {}).get(CONTACT_ID)
+            if value not in (None, ""):
+                contacts.add(str(value))
     return sorted(contacts, key=lambda c: (len(c), c))
 
 
@@ -324,6 +330,7 @@ class _Subject:
 
     customer_ids: tuple[str, ...]
     hashes: frozenset[str]
+    crm_contacts: tuple[str, ...] = ()
 
 
 def _person_of_request(warehouse: Any, request_id: str) -> _Subject:
@@ -335,11 +342,12 @@ def _person_of_request(warehouse: Any, request_id: str) -> _Subject:
     wanted = set(str(frame.iloc[0, 0]).split())
     known: set[str] = set()
     for schema, name in (("activation", "destination_state"), ("identity", "customer_id_lookup"),
-                         ("activation", "suppressions"), ("crm_sync", "contacts")):
+                         ("activation", "suppressions"), ("crm_sync", "deleted_contacts")):
         if warehouse.table_exists(schema, name):
             known |= set(warehouse.query(f"select distinct customer_id from {schema}.{name}")["customer_id"].astype(str))
     ids = tuple(sorted(c for c in known if audit.hash_identifier(c) in wanted))
-    return _Subject(ids, frozenset(tombstones.hashes(warehouse)))
+    contacts = warehouse.query(f"select target from {STEPS} where request_id = ? and step = 'crm'", (request_id,))
+    return _Subject(ids, frozenset(tombstones.hashes(warehouse)), tuple(contacts["target"].astype(str)))
 
 
 def awaiting_compaction(warehouse: Any) -> list[str]:
@@ -417,7 +425,8 @@ def _sweep(warehouse: Any, subject: _Subject, *, exclude: Iterable[str], region:
     person = Person(ids[0] if ids else "", "deleted", tuple(ids), identifiers, records)
     warehouse.execute("begin")
     try:
-        report = purge(warehouse, Needles.of(person), exclude=exclude, default_region=region)
+        report = purge(warehouse, Needles.of(person, crm_contacts=subject.crm_contacts), exclude=exclude,
+                       default_region=region)
         warehouse.execute("commit")
     except Exception:
         warehouse.execute("rollback")
@@ -439,7 +448,7 @@ def _empty_load_archive(pipelines_dir: Path | None) -> int:
         return 0
     removed = 0
     for pipeline in Path(pipelines_dir).iterdir():
-        for waiting in ("normalize", "load/normalized", "load/new"):
+        for waiting in ("normalize/extracted", "load/normalized", "load/new"):
             folder = pipeline / waiting
             if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
                 raise RuntimeError(f"the dlt pipeline {pipeline.name} has a package waiting in {waiting}:"

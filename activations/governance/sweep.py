@@ -15,7 +15,9 @@ tables to keep up to date (a new model or source table is swept the day it appea
   stored with the data) against the person's record keys of that source and table, rows that
   refer to a deleted row (`order_lines.order_id`), and every nested dlt table's rows whose
   parent row is gone, at any depth. Bare numbers (a CRM contact id `1001`) are only ever
-  compared with key columns, never with every text column, where they would hit amounts.
+  compared with key columns (a raw table's primary key; the contact id columns of the CRM's
+  raw tables and of the CRM sync's state), never with every text column, where they would hit
+  amounts.
 
 Views are not swept (they show what their tables hold). The schemas in `exclude` are skipped:
 the governance schema holds only hashes, and the activation schema is purged by the deletion
@@ -39,6 +41,9 @@ REFERENCES: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {
     ("commerce", "order_lines"): ("order_id", ("commerce", "orders")),
 }
 QUARANTINE = ("quality", "quarantine")
+# The CRM's contact ids are bare numbers: compared only with these columns of the CRM's tables.
+CRM_SYNC = "crm_sync"
+CRM_CONTACT_COLUMNS = frozenset({"contact_id", "hs_object_id", "crm_contact_id", "associated_contact_id"})
 _BARE_NUMBER = re.compile(r"^\d+$")
 
 
@@ -50,9 +55,10 @@ class Needles:
     values: frozenset[str]  # lower-cased: identifier values and keys, record refs, customer ids
     records: frozenset[tuple[str, str, str]]  # (source, table, record_key)
     phones: frozenset[str] = field(default=frozenset())  # E.164
+    crm_contacts: frozenset[str] = field(default=frozenset())  # CRM contact ids (bare numbers)
 
     @classmethod
-    def of(cls, person: Person) -> Needles:
+    def of(cls, person: Person, *, crm_contacts: Iterable[str] = ()) -> Needles:
         values = {c.lower() for c in person.customer_ids}
         for identifier in person.identifiers:
             values.add(identifier.key.lower())
@@ -67,6 +73,7 @@ class Needles:
             values=frozenset(values),
             records=frozenset(person.records),
             phones=frozenset(person.identifier_values("phone")),
+            crm_contacts=frozenset({*person.identifier_values("crm_contact_id"), *crm_contacts}),
         )
 
     def keys_of(self, source: str, table: str) -> list[str]:
@@ -204,6 +211,9 @@ def _condition(warehouse: Any, table: Table, needles: Needles, primary_keys: dic
                 clauses.append(f'lower(cast("{column}" as varchar)) like ?')
                 params.append(f"%{json.dumps(value)}%")
     source = _raw_source(table)
+    if table.schema == CRM_SYNC or source == "crm":
+        for column in CRM_CONTACT_COLUMNS & set(table.columns):
+            member(f'cast("{column}" as varchar)', needles.crm_contacts)
     if source is not None:
         key = primary_keys.get((table.schema, table.name))
         if key:
