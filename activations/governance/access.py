@@ -75,13 +75,28 @@ _JSON_TEXT = ("sent_fields", "acknowledgement")  # besides every `*_json` column
 # -- reading -------------------------------------------------------------------------------------
 
 
+class _Catalog:
+    """The warehouse with its list of tables and views read once: one catalog query, not one per table."""
+
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+        frame = warehouse.query("select table_schema, table_name from information_schema.tables")
+        self.relations = {f"{schema}.{table}" for schema, table in frame.itertuples(index=False)}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        return self.warehouse.query(sql, params)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return f"{schema}.{table}" in self.relations
+
+
 def _exists(warehouse: Any, relation: str) -> bool:
     schema, table = relation.split(".")
     return warehouse.table_exists(schema, table)
 
 
 def _rows(warehouse: Any, relation: str, columns: Sequence[str], values: Iterable[Any], *,
-          order_by: str = "", drop: Sequence[str] = ()) -> list[dict[str, Any]]:
+          order_by: str = "") -> list[dict[str, Any]]:
     """The rows of `relation` whose column (any of `columns`) is one of `values`, as JSON-ready
     dicts; nothing when the relation does not exist or there are no values."""
     values = sorted({str(v) for v in values})
@@ -94,7 +109,6 @@ def _rows(warehouse: Any, relation: str, columns: Sequence[str], values: Iterabl
         where = " or ".join(f"{column} in ({marks})" for column in columns)
         frames.append(warehouse.query(f"select * from {relation} where {where}", list(chunk) * len(columns)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame = frame.drop(columns=[c for c in drop if c in frame.columns])
     if len(frames) > 1 and len(columns) > 1:  # a row can match in two chunks
         frame = frame.loc[~frame.astype(str).duplicated()]
     keys = [k.strip() for k in order_by.split(",") if k.strip()]
@@ -148,6 +162,7 @@ def consent(warehouse: Any, person: Person) -> dict[str, list[dict[str, Any]]]:
     """`current`: the decision per channel (profiles.customer_consent, with the signal that decided
     it); `signals`: every consent signal of the person's records, per channel, oldest first."""
     ids = person.customer_ids
+    warehouse = warehouse if isinstance(warehouse, _Catalog) else _Catalog(warehouse)
     return {
         "current": _rows(warehouse, "profiles.customer_consent", ["customer_id"], ids, order_by="channel"),
         "signals": _rows(warehouse, "profiles.int_profiles__consent_signals", ["customer_id"], ids,
@@ -204,13 +219,11 @@ def _crm_deals(warehouse: Any, contact_ids: Sequence[str]) -> list[dict[str, Any
     return deals
 
 
-def _audiences(warehouse: Any, person: Person) -> dict[str, Any]:
+def _audiences(warehouse: _Catalog, person: Person) -> dict[str, Any]:
     ids = person.customer_ids
-    models = warehouse.query(
-        "select table_name from information_schema.tables where table_schema = 'audiences' order by table_name"
-    )
     computed = []
-    for name in models["table_name"].astype(str):
+    # the audience models (dbt's audiences schema; int_ models are their inputs, not audiences)
+    for name in sorted(r.split(".", 1)[1] for r in warehouse.relations if r.startswith("audiences.")):
         if name.startswith("int_"):
             continue
         rows = _rows(warehouse, f"audiences.{name}", ["customer_id"], ids)
@@ -236,11 +249,25 @@ def _crm_sync(warehouse: Any, person: Person, contact_ids: Sequence[str]) -> dic
                                        [*contact_ids, *ids], order_by="detected_at, field")
     section["deleted_contacts"] = _rows(warehouse, "crm_sync.deleted_contacts", ["contact_id", "customer_id"],
                                         [*contact_ids, *ids], order_by="detected_at")
-    section["merge_suggestions"] = _rows(
-        warehouse, "crm_sync.crm_merge_suggestions",
-        ["merge_contact_id", "keep_contact_id", "merge_customer_id", "keep_customer_id"], [*contact_ids, *ids],
-        order_by="merge_contact_id")
+    section["merge_suggestions"] = _merge_suggestions(warehouse, contact_ids)
     return section
+
+
+def _merge_suggestions(warehouse: Any, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The CRM duplicates suggested for merging that involve the person's contacts, with their own
+    side only: the other contact (and its customer) may be someone else, whose ids are not theirs
+    to receive."""
+    mine = set(contact_ids)
+    rows = _rows(warehouse, "crm_sync.crm_merge_suggestions", ["merge_contact_id", "keep_contact_id"], contact_ids,
+                 order_by="merge_contact_id, keep_contact_id")
+    shown = []
+    for row in rows:
+        for role in ("merge", "keep"):
+            if str(row[f"{role}_contact_id"]) in mine:
+                shown.append({"contact_id": row[f"{role}_contact_id"], "suggested_to": role,
+                              "evidence": row.get("evidence"), "links": row.get("links"),
+                              "match_probability": row.get("match_probability")})
+    return shown
 
 
 def export(warehouse: Any, person: Person, *, identifier_type: str | None = None,
@@ -249,6 +276,7 @@ def export(warehouse: Any, person: Person, *, identifier_type: str | None = None
     generated_at = now or datetime.now(timezone.utc)
     if generated_at.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
+    warehouse = _Catalog(warehouse)
     ids = person.customer_ids
     records = _records(warehouse, person)
     contact_ids = sorted({*person.identifier_values("crm_contact_id"),
