@@ -76,18 +76,26 @@ _JSON_TEXT = ("sent_fields", "acknowledgement")  # besides every `*_json` column
 
 
 class _Catalog:
-    """The warehouse with its list of tables and views read once: one catalog query, not one per table."""
+    """The warehouse with its catalog (tables, views and column types) read once: one query, not one
+    per table. The column types tell a date from a timestamp (pandas reads both as timestamps)."""
 
     def __init__(self, warehouse: Any) -> None:
         self.warehouse = warehouse
-        frame = warehouse.query("select table_schema, table_name from information_schema.tables")
-        self.relations = {f"{schema}.{table}" for schema, table in frame.itertuples(index=False)}
+        frame = warehouse.query(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns")
+        self.columns: dict[str, dict[str, str]] = {}
+        for schema, table, column, data_type in frame.itertuples(index=False):
+            self.columns.setdefault(f"{schema}.{table}", {})[str(column)] = str(data_type).lower()
+        self.relations = set(self.columns)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return self.warehouse.query(sql, params)
 
     def table_exists(self, schema: str, table: str) -> bool:
         return f"{schema}.{table}" in self.relations
+
+    def date_columns(self, relation: str) -> set[str]:
+        return {c for c, t in self.columns.get(relation, {}).items() if t == "date"}
 
 
 def _exists(warehouse: Any, relation: str) -> bool:
@@ -114,11 +122,18 @@ def _rows(warehouse: Any, relation: str, columns: Sequence[str], values: Iterabl
     keys = [k.strip() for k in order_by.split(",") if k.strip()]
     if keys and not frame.empty:
         frame = frame.sort_values(keys, na_position="last", kind="stable")
-    return [_record(row) for row in frame.to_dict(orient="records")]
+    dates = warehouse.date_columns(relation) if isinstance(warehouse, _Catalog) else set()
+    return [_record(row, dates) for row in frame.to_dict(orient="records")]
 
 
-def _record(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k): _value(str(k), v) for k, v in row.items()}
+def _record(row: Mapping[str, Any], dates: set[str] = frozenset()) -> dict[str, Any]:
+    return {str(k): _date(v) if k in dates else _value(str(k), v) for k, v in row.items()}
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, (pd.Timestamp, datetime, np.datetime64)) and not pd.isna(value):
+        return pd.Timestamp(value).date().isoformat()
+    return _value("", value)
 
 
 def _value(column: str, value: Any) -> Any:
