@@ -44,8 +44,8 @@ def test_export_writes_the_document_to_a_private_file_and_audits_it(home: Path) 
     out = home / "ana.json"
     result = CliRunner().invoke(main, ["privacy", "export", "email: Ana@Example.com", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"wrote the export of customer cus_ana (active, 1 merged-away id; 5 identifiers, 5 source records) to {out}" \
-        in result.output
+    found = "customer cus_ana (active, 1 merged-away id; 5 identifiers, 5 source records)"
+    assert f"wrote the export of {found} to {out}" in result.output
     document = json.loads(out.read_text())
     assert document["customer"]["customer_ids"] == ["cus_ana", "cus_ana_old"]
     assert document["request"]["identifier_type"] == "email"
