@@ -586,6 +586,74 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
         assert sent == ["add", "update"]  # the demo's first push and this write-back
 
 
+def test_the_access_export_holds_a_persons_data_and_no_one_elses(platform_run, tmp_path: Path) -> None:
+    """Someone with orders and sent ledger rows, found by their email: the document holds their email,
+    every order resolved to them (with its lines) and every ledger row, and no other customer's data."""
+    import re
+    import shutil
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from activations.governance import access, audit
+    from activations.governance.people import resolve
+    from expectations.warehouse import DuckDBWarehouse
+    from orchestration.cli import main
+
+    settings, _ = platform_run
+    with connect(settings) as con:
+        customer_id, email = con.execute(
+            "select p.customer_id, p.email from profiles.customer_profiles p where p.orders_count >= 2"
+            " and p.email is not null and exists (select 1 from activation.activation_ledger l"
+            " where l.customer_id = p.customer_id and l.destination <> 'crm' and l.status = 'sent')"
+            " order by p.customer_id limit 1").fetchone()
+        orders = {row[0] for row in con.execute(
+            "select record_key from identity.customer_records where customer_id = ? and source_name = 'commerce'"
+            " and table_name = 'orders'", [customer_id]).fetchall()}
+        lines = {row[0] for row in con.execute(
+            "select order_line_id from staging.stg_commerce__order_lines where order_id in"
+            " (select record_key from identity.customer_records where customer_id = ? and source_name = 'commerce'"
+            " and table_name = 'orders')", [customer_id]).fetchall()}
+        ledger = con.execute("select count(*) from activation.activation_ledger where customer_id = ?",
+                             [customer_id]).fetchone()[0]
+        others = {row[0] for row in con.execute(
+            "select identifier_value from identity.customer_identifiers where identifier_type = 'email'"
+            " and customer_id <> ? except select identifier_value from identity.customer_identifiers"
+            " where customer_id = ?", [customer_id, customer_id]).fetchall()}
+    assert len(orders) >= 2 and lines and ledger
+
+    with DuckDBWarehouse(settings.warehouse_path, read_only=True) as warehouse:
+        person = resolve(warehouse, email.upper())
+        document = access.export(warehouse, person, identifier_type="email")
+    text = access.to_json(document)
+    assert person.customer_id == customer_id and document["profile"]["email"] == email
+    assert email in {i["identifier_value"] for i in document["identifiers"]}
+    exported = document["records"]["commerce/orders"]
+    assert {o["order_id"] for o in exported} == orders
+    assert {line["order_line_id"] for o in exported for line in o["lines"]} == lines
+    assert len(document["activation"]["ledger"]) == ledger
+    assert any(r["status"] == "sent" and r["destination"] != "crm" for r in document["activation"]["ledger"])
+    assert set(re.findall(r"cus_[0-9a-f]{16}", text)) <= set(person.customer_ids)
+    # an email in the document is theirs, or one their own records carry (a shared address identity left unlinked)
+    own_records = json.dumps(document["records"]).lower()
+    foreign = {found.lower() for found in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", text)} & others
+    assert all(found in own_records for found in foreign), foreign
+
+    # the same through the command, on a copy (it writes the audit log)
+    copy = replace(settings, home=tmp_path, warehouse_path=tmp_path / "cdp.duckdb")
+    shutil.copy(settings.warehouse_path, copy.warehouse_path)
+    out = tmp_path / "export.json"
+    result = CliRunner().invoke(main, ["privacy", "export", f"email:{email}", "--out", str(out)],
+                                env={"CDP_HOME": str(tmp_path), "CDP_WAREHOUSE_PATH": str(copy.warehouse_path)})
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert access.counts(written) == access.counts(document)
+    with DuckDBWarehouse(copy.warehouse_path, read_only=True) as warehouse:
+        events = audit.read(warehouse, action="privacy.access_export")
+    assert list(events["subject_id"]) == [audit.hash_identifier(customer_id)]
+    assert email not in events["detail"].iloc[0]
+
+
 def _forgettable_person(con: duckdb.DuckDBPyConnection) -> str:
     """A customer the email platform, the CRM, commerce and the web events all hold, whose email
     is part of no one else's (so a substring search for it finds only them)."""
