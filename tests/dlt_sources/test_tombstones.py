@@ -139,8 +139,9 @@ def test_people_resolves_requests_with_the_same_normalization() -> None:
 
 
 def test_record_identifiers_follow_each_staging_model() -> None:
-    event = {"messageId": "m1", "anonymousId": " a-1 ", "userId": "", "traits": {"email": " Ana@X.com", "phone": "415 555 0134"},
-             "context": {"device": {"id": "DEV-1"}}, "properties": {"products": [{"sku": "s"}]}}
+    event = {"messageId": "m1", "anonymousId": " a-1 ", "userId": "",
+             "traits": {"email": " Ana@X.com", "phone": "415 555 0134"}, "context": {"device": {"id": "DEV-1"}},
+             "properties": {"products": [{"sku": "s"}]}}
     assert record_identifiers("events", "events", event) == {
         ("anonymous_id", "a-1"), ("email", "ana@x.com"), ("phone", "+14155550134"), ("device_id", "dev-1")}
     assert record_identifiers("events", "events", event, default_region="FR") == {
@@ -316,7 +317,8 @@ def test_a_load_drops_the_tombstoned_persons_records_and_keeps_everyone_elses(
     assert query(work, "select count(*) from raw_commerce.order_lines l left join raw_commerce.orders o"
                        " on o.order_id = l.order_id where o.order_id is null") == [(0,)]
     with sqlite3.connect(small_world / "systems" / "pos.sqlite") as pos:
-        totals = {t: pos.execute(f"select count(*) from {t}").fetchone()[0] for t in ("customers", "orders", "order_lines")}
+        totals = {t: pos.execute(f"select count(*) from {t}").fetchone()[0]
+                  for t in ("customers", "orders", "order_lines")}
     for table, total in totals.items():
         assert loaded[table] + counter.of("commerce", table) == total, table
     assert counter.of("commerce", "order_lines") > 0
