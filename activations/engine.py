@@ -107,7 +107,7 @@ class Change:
     operation: str  # add | update | remove
     fields: dict[str, Any]  # what is sent: the new fields, or for a remove the fields last sent
     payload_hash: str
-    reason: str | None = None  # why a remove: `exited`, `no_consent`
+    reason: str | None = None  # why a remove: `exited`, `no_consent`, `identity_changed`, `erased`
     # for an update, what the destination acknowledged before (a destination may send only the
     # fields that differ, so that it never rewrites a value someone else changed meanwhile)
     previous: dict[str, Any] | None = None
@@ -233,6 +233,7 @@ def plan(
     *,
     blocked: Iterable[str] = (),
     key_fields: Sequence[str] = (),
+    erased: Iterable[str] = (),
 ) -> list[Change]:
     """The changes that bring a destination from `acknowledged` to `desired`.
 
@@ -241,13 +242,17 @@ def plan(
     blocked: members without consent, suppressed or deleted: removed if the destination holds
         them, whatever the mode.
     Modes: `upsert` adds and updates, `mirror` also removes those who left, `add_only` adds.
+    erased: people a deletion request names: removed like the blocked, with reason `erased`, so a
+        destination that can forget a member for good (an email platform's permanent delete)
+        does, instead of archiving them.
     key_fields: the fields a destination identifies a member by (an email platform's email, an
         ad platform's hashed email and phone). An update that changes one is a remove of the
         old identity (reason `identity_changed`) and an add of the new, or the old would stay.
     """
     if mode not in SYNC_MODES:
         raise SyncError(f"unknown sync mode {mode!r}; expected one of {', '.join(SYNC_MODES)}")
-    blocked = set(blocked)
+    erased = set(erased)
+    blocked = set(blocked) | erased
     changes: list[Change] = []
     for customer_id in sorted(desired):
         if customer_id in blocked:
@@ -267,7 +272,7 @@ def plan(
     for customer_id in sorted(acknowledged):
         if customer_id in blocked:
             changes.append(Change(customer_id, "remove", held_fields(acknowledged[customer_id]),
-                                  acknowledged[customer_id][0], "no_consent"))
+                                  acknowledged[customer_id][0], "erased" if customer_id in erased else "no_consent"))
         elif customer_id not in desired and mode == "mirror":
             changes.append(Change(customer_id, "remove", held_fields(acknowledged[customer_id]),
                                   acknowledged[customer_id][0], "exited"))
@@ -336,7 +341,7 @@ class SyncEngine:
 
     def sync(self, audience: str, desired: Mapping[str, Mapping[str, Any]], *, mode: str, run_id: str,
              blocked: Iterable[str] = (), dry_run: bool = False,
-             guard: Callable[[Sequence[Change]], None] | None = None) -> SyncReport:
+             guard: Callable[[Sequence[Change]], None] | None = None, erased: Iterable[str] = ()) -> SyncReport:
         """One sync of `audience` to this destination. See the module docstring.
 
         `guard`, when given, sees every add and update before anything is sent and raises (e.g.
@@ -348,7 +353,8 @@ class SyncEngine:
         if not dry_run:
             self._recover(audience, report)
         held = self.acknowledged(audience)
-        changes = plan(desired, held, mode, blocked=blocked, key_fields=getattr(self.destination, "key_fields", ()))
+        changes = plan(desired, held, mode, blocked=blocked, key_fields=getattr(self.destination, "key_fields", ()),
+                       erased=erased)
         failures = self.failures(audience)
         sendable = []
         for change in changes:

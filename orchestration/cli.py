@@ -466,8 +466,183 @@ def _person(warehouse, identifier: str, settings: Settings):  # noqa: ANN001, AN
 
     try:
         return resolve(warehouse, identifier, default_region=settings.default_phone_region)
-    except (IdentifierError, UnknownIdentifierError) as exc:
+    except UnknownIdentifierError as exc:  # the operator's own input, named back on their terminal only
+        raise click.BadParameter(f"{exc}: {identifier.strip()!r}", param_hint="IDENTIFIER") from exc
+    except IdentifierError as exc:
         raise click.BadParameter(str(exc), param_hint="IDENTIFIER") from exc
+
+
+def _identifier_type(identifier: str, settings: Settings) -> str:
+    from activations.governance.people import parse
+
+    return parse(identifier, default_region=settings.default_phone_region).type
+
+
+def _found(person) -> str:  # noqa: ANN001 - a governance Person
+    merged = len(person.customer_ids) - 1
+    also = f", {merged} merged-away id{'s' if merged != 1 else ''}" if merged else ""
+    return (f"customer {person.customer_id} ({person.status}{also}; {len(person.identifiers)} identifiers, "
+            f"{len(person.records)} source records)")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Writes `text` to `path` readable by the owner only (it is personal data), replacing it whole."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp creates the file with mode 0600
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@privacy.command("export")
+@click.argument("identifier")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON document to this file (mode 0600); default: standard output.")
+@click.option("--dry-run", is_flag=True, help="Only say who was found and how many items each section holds.")
+def privacy_export(identifier: str, out: Path | None, dry_run: bool) -> None:
+    """Everything held about one person as one JSON document (identifiers, profile, events, orders,
+    consent, audiences, activation ledger, CRM sync), and the privacy.access_export audit event."""
+    from activations.governance import access, audit
+
+    settings = _settings()
+    if out is not None and not out.parent.is_dir():
+        raise click.BadParameter(f"no folder {out.parent} to write {out.name} in", param_hint="--out")
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        document = access.export(warehouse, person, identifier_type=_identifier_type(identifier, settings))
+        sections = access.counts(document)
+        if dry_run:
+            click.echo(f"found {_found(person)}")
+            click.echo("would export:")
+            for section, items in sections.items():
+                click.echo(f"  {section:<34} {items:>8,}")
+            click.echo("dry run: nothing written, no audit event")
+            return
+        text = access.to_json(document)
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            _write_private(out, text)
+        access.record_export(warehouse, document, actor=audit.cli_actor())
+    if out is not None:
+        click.echo(f"wrote the export of {_found(person)} to {out} ({sum(sections.values()):,} items)")
+
+
+@privacy.command("consent")
+@click.argument("identifier")
+@click.option("--history", is_flag=True, help="Also every consent signal of the person's records, oldest first.")
+def privacy_consent(identifier: str, history: bool) -> None:
+    """A person's consent per channel, with the signal that decided it (--history: every signal)."""
+    from activations.governance.access import consent
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        if not warehouse.table_exists("profiles", "customer_consent"):
+            raise click.ClickException("the warehouse has no consent yet (profiles.customer_consent): run the platform")
+        found = consent(warehouse, person)
+    click.echo(_found(person))
+    if not found["current"]:
+        click.echo("no consent row for this customer (profiles are built for active customers only)")
+    for row in found["current"]:
+        if row["signal_type"] is None:
+            decided = "no signal"
+        else:
+            at = f" at {row['signal_at']}" if row["signal_at"] else " (undated)"
+            decided = f"{row['signal_type']} from {row['signal_source']}{at}, record {row['signal_record_ref']}"
+        click.echo(f"  {row['channel']:<8} {row['status']:<8} {decided}")
+    if history:
+        signals = found["signals"]
+        click.echo(f"signals ({len(signals):,}):")
+        for row in signals:
+            at = row["signal_at"] or "undated"
+            click.echo(f"  {row['channel']:<8} {at:<32} {row['signal_type']:<12} {row['record_ref']}")
+
+
+@privacy.command("delete")
+@click.argument("identifier")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted and where; change nothing.")
+@click.option("--take-only", is_flag=True, help="Record the request and its tombstones; leave the steps to the "
+              "privacy_requests asset (hourly).")
+def privacy_delete(identifier: str, dry_run: bool, take_only: bool) -> None:
+    """Forget a person: tombstones, removal from every destination and the CRM, every warehouse
+    table, the landing files and dlt's load archive. Steps that fail are retried by the
+    privacy_requests schedule (or by running this again with another identifier of theirs)."""
+    from activations.governance.audit import cli_actor
+    from activations.governance.deletion import request_deletion
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        plan = request_deletion(warehouse, person, identifier_type=_identifier_type(identifier, settings),
+                                actor=cli_actor(), now=datetime.now(timezone.utc), dry_run=dry_run,
+                                default_region=settings.default_phone_region)
+    verb = "would delete" if dry_run else "deleting"
+    click.echo(f"{verb} {plan.customer_id}: {plan.total_rows:,} warehouse rows in {len(plan.rows)} tables, "
+               f"{len(plan.destinations)} destination audience(s), {len(plan.crm_contacts)} CRM contact(s), "
+               f"{plan.tombstones} tombstones")
+    for table, rows in sorted(plan.rows.items()):
+        click.echo(f"  {table:<52} {rows:>8,}")
+    for destination, audience in plan.destinations:
+        click.echo(f"  destination {destination} / {audience}")
+    if dry_run or take_only:
+        if take_only:
+            click.echo(f"request {plan.request_id} taken; the privacy_requests asset carries it out")
+        return
+    result = _process_privacy(settings)
+    for outcome in result.outcomes:
+        rows = f" ({outcome.rows:,})" if outcome.rows else ""
+        problem = f": {outcome.error}" if outcome.error else ""
+        click.echo(f"  {outcome.step:<12} {outcome.target:<40} {outcome.status}{rows}{problem}")
+    if result.compaction_error:
+        click.echo(f"  compact      the DuckDB file could not be rewritten: {result.compaction_error}")
+    if result.still_open:
+        click.echo(f"request {plan.request_id}: {result.still_open} step(s) left; retried by the privacy_requests "
+                   "schedule", err=True)
+        sys.exit(1)
+    click.echo(f"request {plan.request_id} done")
+
+
+def _process_privacy(settings: Settings):  # noqa: ANN202 - an orchestration.privacy.PrivacyRun
+    from activations.crm.config import load_crm_sync_config
+    from activations.governance.audit import cli_actor
+    from orchestration.privacy import executors, run_requests
+
+    activation = _activation_config(settings)
+    run = executors(activation=activation, crm_config=load_crm_sync_config(), crm_base_url=settings.crm_base_url,
+                    crm_token=os.environ.get("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN), landing_dir=settings.landing_dir,
+                    pipelines_dir=settings.pipelines_dir, default_region=settings.default_phone_region)
+    return run_requests(lambda: _warehouse(settings), run, target=settings.target,
+                        warehouse_path=settings.warehouse_path, actor=cli_actor())
+
+
+@privacy.command("suppress")
+@click.argument("identifier")
+@click.option("--reason", required=True, help="Why (kept with the suppression).")
+@click.option("--dry-run", is_flag=True, help="Say who would be suppressed and which destinations hold them.")
+def privacy_suppress(identifier: str, reason: str, dry_run: bool) -> None:
+    """Keep a person's data but never activate them: every audience sync and the CRM push leave
+    them out, and destinations that hold them remove them at their next sync."""
+    from activations.governance.audit import cli_actor
+    from activations.governance.deletion import PrivacyRequestError, request_suppression
+
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        person = _person(warehouse, identifier, settings)
+        try:
+            plan = request_suppression(warehouse, person, identifier_type=_identifier_type(identifier, settings),
+                                       actor=cli_actor(), now=datetime.now(timezone.utc), reason=reason,
+                                       dry_run=dry_run)
+        except PrivacyRequestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    held = ", ".join(f"{d}/{a}" for d, a in plan.destinations) or "none"
+    click.echo(f"{'would suppress' if dry_run else 'suppressed'} {plan.customer_id}; destinations holding them "
+               f"(removed at their next sync): {held}")
 
 
 if __name__ == "__main__":  # pragma: no cover

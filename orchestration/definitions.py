@@ -14,6 +14,7 @@ from orchestration.crm_sync import crm_automations, crm_freshness, crm_loop_job,
 from orchestration.governance import governance_assets, load_retention, retention_automations
 from orchestration.identity import identity_assets
 from orchestration.ingest import ingest_assets
+from orchestration.privacy import privacy_assets, privacy_automations
 from orchestration.quality import quality_checks
 from orchestration.resources import PlatformResource, build_resources
 from orchestration.settings import Settings
@@ -29,20 +30,23 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     manifest = ensure_manifest(dbt_project(), settings)
     activation, audience_schedules = activation_definitions(manifest, settings)
     crm_config = load_crm_sync_config()
-    audiences = load_activation_config(manifest, settings).audiences
+    activation_config = load_activation_config(manifest, settings)
+    audiences = activation_config.audiences
     crm = crm_sync_assets(crm_config, [*CRM_PUSH_UPSTREAM, *(membership_key(name) for name in audiences)])
     assets = [*ingest_assets(PlatformResource.from_settings(settings)), transform_assets(settings), *identity_assets(),
-              *activation, *crm, *governance_assets(load_retention(settings))]
+              *activation, *crm, *governance_assets(load_retention(settings)),
+              *privacy_assets(activation_config, crm_config)]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
     loop_schedules, loop_sensors = crm_automations(loop)
     retention_job, retention_schedule = retention_automations()
+    privacy_job, privacy_schedule = privacy_automations()
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=quality_checks(),
-        schedules=[*schedules, *loop_schedules, *audience_schedules, retention_schedule],
+        schedules=[*schedules, *loop_schedules, *audience_schedules, retention_schedule, privacy_schedule],
         sensors=[*sensors, *loop_sensors],
-        jobs=[*jobs, loop, retention_job],
+        jobs=[*jobs, loop, retention_job, privacy_job],
         resources=resources,
         executor=dg.multiprocess_executor,
     )

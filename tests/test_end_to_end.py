@@ -609,3 +609,204 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
                 " and customer_id = ? order by recorded_at", [customer_id]).fetchall()]
         assert conflicts == [(contact_id, "cdp_rfm_segment", "vip (sales)", "overwrite")]
         assert sent == ["add", "update"]  # the demo's first push and this write-back
+
+
+def test_the_access_export_holds_a_persons_data_and_no_one_elses(platform_run, tmp_path: Path) -> None:
+    """Someone with orders and sent ledger rows, found by their email: the document holds their email,
+    every order resolved to them (with its lines) and every ledger row, and no other customer's data."""
+    import re
+    import shutil
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from activations.governance import access, audit
+    from activations.governance.people import resolve
+    from expectations.warehouse import DuckDBWarehouse
+    from orchestration.cli import main
+
+    settings, _ = platform_run
+    with connect(settings) as con:
+        customer_id, email = con.execute(
+            "select p.customer_id, p.email from profiles.customer_profiles p where p.orders_count >= 2"
+            " and p.email is not null and exists (select 1 from activation.activation_ledger l"
+            " where l.customer_id = p.customer_id and l.destination <> 'crm' and l.status = 'sent')"
+            " order by p.customer_id limit 1").fetchone()
+        orders = {row[0] for row in con.execute(
+            "select record_key from identity.customer_records where customer_id = ? and source_name = 'commerce'"
+            " and table_name = 'orders'", [customer_id]).fetchall()}
+        lines = {row[0] for row in con.execute(
+            "select order_line_id from staging.stg_commerce__order_lines where order_id in"
+            " (select record_key from identity.customer_records where customer_id = ? and source_name = 'commerce'"
+            " and table_name = 'orders')", [customer_id]).fetchall()}
+        ledger = con.execute("select count(*) from activation.activation_ledger where customer_id = ?",
+                             [customer_id]).fetchone()[0]
+        others = {row[0] for row in con.execute(
+            "select identifier_value from identity.customer_identifiers where identifier_type = 'email'"
+            " and customer_id <> ? except select identifier_value from identity.customer_identifiers"
+            " where customer_id = ?", [customer_id, customer_id]).fetchall()}
+    assert len(orders) >= 2 and lines and ledger
+
+    with DuckDBWarehouse(settings.warehouse_path, read_only=True) as warehouse:
+        person = resolve(warehouse, email.upper())
+        document = access.export(warehouse, person, identifier_type="email")
+    text = access.to_json(document)
+    assert person.customer_id == customer_id and document["profile"]["email"] == email
+    assert email in {i["identifier_value"] for i in document["identifiers"]}
+    exported = document["records"]["commerce/orders"]
+    assert {o["order_id"] for o in exported} == orders
+    assert {line["order_line_id"] for o in exported for line in o["lines"]} == lines
+    assert len(document["activation"]["ledger"]) == ledger
+    assert any(r["status"] == "sent" and r["destination"] != "crm" for r in document["activation"]["ledger"])
+    assert set(re.findall(r"cus_[0-9a-f]{16}", text)) <= set(person.customer_ids)
+    # an email in the document is theirs, or one their own records carry (a shared address identity left unlinked)
+    own_records = json.dumps(document["records"]).lower()
+    foreign = {found.lower() for found in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", text)} & others
+    assert all(found in own_records for found in foreign), foreign
+
+    # the same through the command, on a copy (it writes the audit log)
+    copy = replace(settings, home=tmp_path, warehouse_path=tmp_path / "cdp.duckdb")
+    shutil.copy(settings.warehouse_path, copy.warehouse_path)
+    out = tmp_path / "export.json"
+    result = CliRunner().invoke(main, ["privacy", "export", f"email:{email}", "--out", str(out)],
+                                env={"CDP_HOME": str(tmp_path), "CDP_WAREHOUSE_PATH": str(copy.warehouse_path)})
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert access.counts(written) == access.counts(document)
+    with DuckDBWarehouse(copy.warehouse_path, read_only=True) as warehouse:
+        events = audit.read(warehouse, action="privacy.access_export")
+    assert list(events["subject_id"]) == [audit.hash_identifier(customer_id)]
+    assert email not in events["detail"].iloc[0]
+
+
+def _forgettable_person(con: duckdb.DuckDBPyConnection) -> str:
+    """A customer the email platform, the CRM, commerce and the web events all hold, whose email
+    is part of no one else's (so a substring search for it finds only them)."""
+    rows = con.execute("""
+        select s.customer_id, e.identifier_value
+        from activation.destination_state s
+        join identity.customer_identifiers e on e.customer_id = s.customer_id and e.identifier_type = 'email'
+        join identity.customer_identifiers c on c.customer_id = s.customer_id and c.identifier_type = 'crm_contact_id'
+        join identity.customer_records o on o.customer_id = s.customer_id and o.source_name = 'commerce'
+            and o.table_name = 'orders'
+        join identity.customer_records v on v.customer_id = s.customer_id and v.source_name = 'events'
+        where s.destination = 'email_platform'
+        group by all order by 1""").fetchall()
+    emails = [r[0] for r in con.execute("select distinct identifier_value from identity.customer_identifiers"
+                                        " where identifier_type = 'email'").fetchall()]
+    for customer_id, email in rows:
+        if sum(1 for other in emails if email in other) == 1:
+            return customer_id
+    raise AssertionError("the world has no customer held by the email platform, the CRM, commerce and events")
+
+
+def _files_holding(folder: Path, needles: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes().lower()
+        hits = [n for n in needles if n.lower().encode() in data]
+        if hits:
+            found[str(path.relative_to(folder))] = hits
+    return found
+
+
+def test_a_deleted_person_leaves_no_trace_even_after_the_sources_are_loaded_again(
+        platform_run, local_systems, tmp_path: Path) -> None:
+    """The right to be forgotten, proved: a person held by the email platform, the CRM, commerce
+    and the web events is deleted by email. Afterwards no table, landing file, dlt archive file,
+    export file, CRM record or destination holds any identifier of theirs; then the original
+    landing files are put back and every source is loaded again, and still nothing does: the
+    tombstones dropped their rows before raw."""
+    import os
+    import shutil
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from activations.governance.deletion import request_deletion
+    from activations.governance.people import resolve
+    from activations.governance.sweep import find_traces
+    from dlt_sources.sample_world.crm_server import CrmServer
+    from expectations.warehouse import connect as open_warehouse
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import QUIET
+    from activations.crm.config import load_crm_sync_config
+    from orchestration.activation import load_activation_config
+    from orchestration.privacy import executors, run_requests
+    from orchestration.transform import dbt_project, ensure_manifest
+
+    settings, _ = platform_run
+    _, destinations = local_systems
+    home = tmp_path / "home"
+    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
+    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb")
+    original_landing = tmp_path / "landing_as_delivered"
+    shutil.copytree(copy.landing_dir, original_landing)
+
+    con = connect(copy)
+    customer_id = _forgettable_person(con)
+    con.close()
+    with open_warehouse("duckdb", duckdb_path=copy.warehouse_path) as warehouse:
+        person = resolve(warehouse, f"customer_id:{customer_id}")
+        email = person.identifier_values("email")[0]
+        person = resolve(warehouse, f"email:{email.upper()}")  # any identifier, as written by anyone
+        assert person.customer_id == customer_id
+        needles = [v for v in person.identifier_values() if not v.isdigit()] + list(person.customer_ids)
+        assert find_traces(warehouse, needles), "the search must find the person before the deletion"
+        plan = request_deletion(warehouse, person, identifier_type="email", actor="test",
+                                now=datetime.now(timezone.utc))
+    assert any(destination == "email_platform" for destination, _ in plan.destinations)
+    crm_contacts = list(plan.crm_contacts)
+    assert crm_contacts
+
+    manifest = ensure_manifest(dbt_project(), copy)
+    with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
+        run = executors(activation=load_activation_config(manifest, copy), crm_config=load_crm_sync_config(),
+                        crm_base_url=crm.base_url, crm_token=os.environ["CDP_CRM_TOKEN"],
+                        landing_dir=copy.landing_dir, pipelines_dir=copy.pipelines_dir,
+                        default_region=copy.default_phone_region)
+        result = run_requests(lambda: open_warehouse("duckdb", duckdb_path=copy.warehouse_path), run,
+                              target="duckdb", warehouse_path=copy.warehouse_path, actor="test")
+        assert [o for o in result.outcomes if o.status != "done"] == []
+        assert result.still_open == 0 and result.compacted == [plan.request_id]
+        for contact in crm_contacts:  # gone for good from the CRM, not archived
+            assert crm.store._row("contacts", contact) is None and crm.store._row("contacts", contact,
+                                                                                   archived=True) is None
+
+    # the destinations forgot them
+    for list_members in (destinations.esp.members(list_id, include_archived=True)
+                         for list_id in destinations.esp._lists):
+        assert email not in list_members
+    erased = [r for d in destinations.webhook.deliveries("webhook") for r in d.body["records"]
+              if r["customer_id"] in person.customer_ids]
+    assert all(r["operation"] == "remove" and r.get("reason") == "erased" for r in erased[-1:])
+
+    def no_trace_anywhere(when: str) -> None:
+        with open_warehouse("duckdb", duckdb_path=copy.warehouse_path) as warehouse:
+            assert find_traces(warehouse, needles) == {}, f"{when}: tables still hold them"
+        text_needles = [n for n in needles if not n.startswith("+")]
+        for folder in (copy.landing_dir, copy.pipelines_dir, home / "exports"):
+            if folder.exists():
+                assert _files_holding(folder, text_needles) == {}, f"{when}: files in {folder} still hold them"
+        assert email.encode() not in copy.warehouse_path.read_bytes(), f"{when}: the DuckDB file still holds the email"
+        assert email.encode() not in copy.crm_db_path.read_bytes(), f"{when}: the CRM's file still holds the email"
+
+    no_trace_anywhere("after the deletion")
+    assert _files_holding(original_landing, [email]), "the delivered files did hold them"
+
+    # the sources deliver everything again, the person's rows included
+    shutil.rmtree(copy.landing_dir)
+    shutil.copytree(original_landing, copy.landing_dir)
+    later = datetime.now(timezone.utc).timestamp() + 60
+    for path in copy.landing_dir.rglob("*"):
+        os.utime(path, (later, later))
+    with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
+        defs = build_definitions(replace(copy, crm_base_url=crm.base_url))
+        graph = defs.resolve_asset_graph()
+        loads = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "ingest"]
+        reload = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, run_config=QUIET, asset_selection=loads)
+        assert reload.success
+        dropped = sum(int(m.value) for e in reload.get_asset_materialization_events()
+                      for k, m in e.materialization.metadata.items() if k == "dropped_by_tombstones")
+        assert dropped > 0, "the reload must have met the person's rows and dropped them"
+    no_trace_anywhere("after loading the sources again")

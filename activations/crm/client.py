@@ -126,6 +126,18 @@ class CrmDestination(HttpDestination):
             results.update(self._write("upsert", creates, idempotency_key, operation))
         return [results[change.customer_id] for change in changes]
 
+    def gdpr_delete(self, contact_id: str) -> bool:
+        """Permanently deletes a contact (HubSpot's GDPR delete, not the archive that keeps it 90 days
+        in the recycle bin). Returns False when the CRM has no such contact (deleted already)."""
+        try:
+            self.http.request("POST", f"/crm/v3/objects/{self.object_type}/gdpr-delete",
+                              json={"objectId": str(contact_id)})
+        except DestinationRequestError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def _write(self, action: str, group: list[tuple[Change, dict[str, str]]], key: str,
                operation: str) -> dict[str, RecordResult]:
         try:

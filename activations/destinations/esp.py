@@ -24,6 +24,7 @@ elsewhere; keep such members in the `blocked` set.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from activations.destinations.base import (
+    DestinationRequestError,
     HttpClient,
     HttpDestination,
     answer_json,
@@ -88,6 +90,13 @@ class EspDestination(HttpDestination):
 
     def send(self, audience: str, operation: str, changes: Sequence[Change], idempotency_key: str) -> list[RecordResult]:
         self._check_operation(operation)
+        if operation == "remove" and any(change.reason == "erased" for change in changes):
+            erased = [change for change in changes if change.reason == "erased"]
+            results = {result.customer_id: result for result in self._delete_permanently(audience, erased)}
+            rest = [change for change in changes if change.reason != "erased"]
+            if rest:
+                results.update({r.customer_id: r for r in self.send(audience, operation, rest, idempotency_key)})
+            return [results[change.customer_id] for change in changes]
         results: dict[str, RecordResult] = {}
         by_email: dict[str, list[Change]] = {}  # lower-cased email -> its changes, in batch order
         members: list[dict[str, Any]] = []
@@ -134,6 +143,26 @@ class EspDestination(HttpDestination):
                 for change in group:
                     results[change.customer_id] = RecordResult(change.customer_id, *outcome)
         return [results[change.customer_id] for change in changes]
+
+    def _delete_permanently(self, audience: str, changes: Sequence[Change]) -> list[RecordResult]:
+        """Members of an erasure request are deleted for good (Mailchimp's delete-permanent), one
+        request each; a member the list no longer has is gone already."""
+        results = []
+        path = f"/v1/lists/{quote(self.list_id(audience), safe='')}/members"
+        for change in changes:
+            email = _email(change.fields.get(self.email_field))
+            if email is None:
+                results.append(RecordResult(change.customer_id, False, "no email to send"))
+                continue
+            member = hashlib.md5(email.lower().encode()).hexdigest()  # noqa: S324 - Mailchimp's member id
+            try:
+                self.http.request("POST", f"{path}/{member}/actions/delete-permanent")
+            except DestinationRequestError as error:
+                if error.status != 404:
+                    results.append(RecordResult(change.customer_id, False, str(error)))
+                    continue
+            results.append(RecordResult(change.customer_id, True))
+        return results
 
     def _merge_fields(self, change: Change) -> tuple[dict[str, Any], str | None]:
         merge_fields: dict[str, Any] = {}

@@ -4,6 +4,10 @@
 customer id, the operation (`add`, `update`, `remove`) and the fields. A batch sent again (a
 sync resumed after a crash) rewrites the same file, so nothing is written twice. Files appear
 whole or not at all: each is written beside its final name and renamed into place.
+
+A removal with reason `erased` (the person asked to be forgotten) writes no file: their rows
+are cut out of every file already written for the audience instead, so the folder no longer
+holds anything about them.
 """
 
 from __future__ import annotations
@@ -33,14 +37,39 @@ class FileDestination:
         self.batch_size = check_batch_size(name, batch_size, self.MAX_BATCH_SIZE, "file export")
 
     def send(self, audience: str, operation: str, changes: Sequence[Change], idempotency_key: str) -> list[RecordResult]:
+        erased = {c.customer_id for c in changes if operation == "remove" and c.reason == "erased"}
+        if erased:
+            self._forget(audience, erased)
+            rest = [c for c in changes if c.customer_id not in erased]
+            if rest:
+                self.send(audience, operation, rest, idempotency_key)
+            return [RecordResult(c.customer_id, True) for c in changes]
         rows = [{"customer_id": c.customer_id, "operation": c.operation, **c.fields} for c in changes]
         frame = pd.DataFrame(rows)
         target = self.folder / audience / f"{idempotency_key}.{operation}.{self.file_format}"
         target.parent.mkdir(parents=True, exist_ok=True)
+        self._write(frame, target)
+        return [RecordResult(c.customer_id, True) for c in changes]
+
+    def _write(self, frame: pd.DataFrame, target: Path) -> None:
         partial = target.with_name(f".{target.name}.partial")
         if self.file_format == "csv":
             frame.to_csv(partial, index=False)
         else:
             frame.to_parquet(partial, index=False)
         os.replace(partial, target)
-        return [RecordResult(c.customer_id, True) for c in changes]
+
+    def _forget(self, audience: str, customer_ids: set[str]) -> None:
+        """Rewrites the audience's files without the rows of `customer_ids` (a file left empty goes)."""
+        folder = self.folder / audience
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob(f"*.{self.file_format}")):
+            frame = pd.read_csv(path, dtype=str) if self.file_format == "csv" else pd.read_parquet(path)
+            kept = frame[~frame["customer_id"].astype(str).isin(customer_ids)]
+            if len(kept) == len(frame):
+                continue
+            if kept.empty:
+                path.unlink()
+            else:
+                self._write(kept, path)

@@ -2,7 +2,9 @@
 
 Body: `{"audience", "operation" ("upsert" | "remove"), "batch_id" (the idempotency key, also sent
 as `Idempotency-Key`), "sent_at" (ISO 8601, UTC), "records": [{"customer_id", "operation"
-("add" | "update" | "remove"), "fields"}]}`; for a removal, `fields` are the fields last sent.
+("add" | "update" | "remove"), "fields"}]}`; for a removal, `fields` are the fields last sent and
+`reason` says why (`exited`, `no_consent`, `identity_changed`, or `erased`: the person asked to
+be forgotten, and the receiver should delete what it holds about them).
 
 Signature: `X-CDP-Timestamp` is the Unix time in whole seconds and `X-CDP-Signature` is
 `sha256=<hex HMAC-SHA256 of b"<timestamp>.<raw body>">` keyed with the shared secret (UTF-8
@@ -66,7 +68,8 @@ class WebhookDestination(HttpDestination):
             "operation": operation,
             "batch_id": idempotency_key,
             "sent_at": datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(),
-            "records": [{"customer_id": c.customer_id, "operation": c.operation, "fields": c.fields} for c in changes],
+            "records": [{"customer_id": c.customer_id, "operation": c.operation, "fields": c.fields,
+                         **({"reason": c.reason} if c.operation == "remove" else {})} for c in changes],
         }
         body = json.dumps(delivery, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str).encode()
         self.http.request("POST", "", data=body, idempotency_key=idempotency_key, sign=self._sign)

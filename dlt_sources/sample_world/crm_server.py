@@ -11,6 +11,9 @@ HubSpot holds them: string properties, `createdAt`/`updatedAt`, an `archived` fl
 - `GET    /crm/v3/objects/{type}/{id}` (`idProperty=email` too, `archived=true` for archived ones)
 - `POST   /crm/v3/objects/{type}` create; `PATCH /crm/v3/objects/{type}/{id}` update (`idProperty=email` too)
 - `DELETE /crm/v3/objects/{type}/{id}` archive (HubSpot's delete), 204
+- `POST   /crm/v3/objects/contacts/gdpr-delete` `{"objectId", "idProperty"}` permanently deletes a
+  contact (HubSpot's GDPR delete): gone from reads, lists and the archived list, with its
+  associations; 204, or 404 when no contact has the id
 - `POST   /crm/v3/objects/{type}/search` filter groups, sorts, `after` paging (10,000 results at most)
 - `POST   /crm/v3/objects/{type}/batch/read|create|update|upsert` (100 inputs at most; ids not
   found answer 207 with `errors`), `POST .../batch/archive` (204)
@@ -553,6 +556,31 @@ class CrmStore:
                 ).fetchall():
                     self._touch(con, to_type, to_id, now)
         return bool(changed)
+
+    def gdpr_delete(self, object_id: str, *, id_property: str | None = None, now: int | None = None) -> bool:
+        """Permanently deletes a contact, live or archived, and its associations (HubSpot's GDPR
+        delete). Returns whether there was one."""
+        with self._connect() as con:
+            con.execute("pragma secure_delete = on")  # the deleted rows' bytes are overwritten too
+            if id_property == "email":
+                found = con.execute("select id from objects where object_type = 'contacts' and email = ?",
+                                    (_email_key(object_id),)).fetchall()
+            elif str(object_id).isdigit():
+                found = con.execute("select id from objects where object_type = 'contacts' and id = ?",
+                                    (int(object_id),)).fetchall()
+            else:
+                found = []
+            now = now or _now_millis()
+            for (contact_id,) in found:
+                linked = con.execute(
+                    "select distinct to_type, to_id from associations where from_type = 'contacts' and from_id = ?",
+                    (contact_id,)).fetchall()
+                con.execute("delete from associations where (from_type = 'contacts' and from_id = ?)"
+                            " or (to_type = 'contacts' and to_id = ?)", (contact_id, contact_id))
+                con.execute("delete from objects where object_type = 'contacts' and id = ?", (contact_id,))
+                for to_type, to_id in linked:
+                    self._touch(con, to_type, to_id, now)
+        return bool(found)
 
     def _written(self, object_type: str, object_id: int, values: dict[str, str]) -> dict[str, Any]:
         """A written object as HubSpot answers a write: its default properties and those written."""
@@ -1399,6 +1427,11 @@ class _Handler(BaseHTTPRequestHandler):
             return 201, store.create(object_type, body.get("properties") or {})
         if rest == ["search"] and method == "POST":
             return 200, search(store, object_type, body)
+        if rest == ["gdpr-delete"] and method == "POST" and object_type == "contacts":
+            object_id = str(body.get("objectId") or "")
+            if not store.gdpr_delete(object_id, id_property=body.get("idProperty")):
+                raise CrmApiError(404, f"Object not found. objectId are usually numeric. {object_id!r}", "OBJECT_NOT_FOUND")
+            return 204, None
         if len(rest) == 2 and rest[0] == "batch" and method == "POST":
             return batch(store, object_type, rest[1], body)
         if len(rest) == 1 and method == "GET":

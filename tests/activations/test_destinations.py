@@ -541,14 +541,15 @@ def test_ads_per_row_errors_fail_their_change_only() -> None:
 def test_webhook_delivery_body_and_signature() -> None:
     with kit("webhook") as k:
         destination = k.make()
-        batch = [change(0), change(1, "update"), Change("c002", "remove", {"email": "old@mail.test"}, "h2")]
+        batch = [change(0), change(1, "update"), Change("c002", "remove", {"email": "old@mail.test"}, "h2", "erased")]
         assert all_ok(destination.send(AUDIENCE, "upsert", batch, "batch-1"))
         (delivery,) = k.server.deliveries(AUDIENCE)
         assert {key: delivery.body[key] for key in ("audience", "operation", "batch_id")} == {
             "audience": AUDIENCE, "operation": "upsert", "batch_id": "batch-1"}
         assert datetime.fromisoformat(delivery.body["sent_at"]).utcoffset().total_seconds() == 0
-        assert delivery.body["records"] == [{"customer_id": c.customer_id, "operation": c.operation, "fields": c.fields}
-                                            for c in batch]
+        assert delivery.body["records"] == [
+            {"customer_id": c.customer_id, "operation": c.operation, "fields": c.fields,
+             **({"reason": "erased"} if c.operation == "remove" else {})} for c in batch]
         timestamp = delivery.headers["X-CDP-Timestamp"]
         raw = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()

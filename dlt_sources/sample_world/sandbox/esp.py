@@ -13,6 +13,9 @@ Lists belong to the server's Python API (`create_list`), members to the HTTP API
 - `POST /v1/lists/{list_id}/members:batch-remove` `{"emails": [...]}` (500 at most) archives
   members -> `{"removed", "errors"}`; an email never on the list is `ERROR_NOT_FOUND`, one
   already archived counts as removed.
+- `POST /v1/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent` forgets a member
+  for good (Mailchimp's permanent delete, for erasure requests): 204, or 404 when the list has
+  no such member.
 - `GET /v1/lists/{list_id}/members?offset=&count=` (count 1000 at most, 10 by default) pages
   through the active (not archived) members in the order they were first added.
 
@@ -44,6 +47,7 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 SCALARS = (str, int, float, bool, type(None))
 TITLES = {400: "Invalid Resource", 401: "API Key Invalid", 404: "Resource Not Found"}
 _PATH = re.compile(r"/v1/lists/(?P<list_id>[^/]+)/members(?P<action>:batch|:batch-remove)?")
+_DELETE_PATH = re.compile(r"/v1/lists/(?P<list_id>[^/]+)/members/(?P<member>[0-9a-f]{32})/actions/delete-permanent")
 
 
 def subscriber_hash(email: str) -> str:
@@ -98,11 +102,24 @@ class EspServer(BearerAuthServer):
 
     # -- HTTP API ---------------------------------------------------------------------------
 
+    def _delete_permanent(self, list_id: str, member_id: str) -> tuple[int, Any]:
+        members_list = self._lists.get(list_id)
+        if members_list is None:
+            raise ApiError(404, f"the list {list_id!r} could not be found")
+        email = next((key for key, member in members_list.members.items() if member["id"] == member_id), None)
+        if email is None:
+            raise ApiError(404, f"the list has no member {member_id}")
+        del members_list.members[email]
+        return 204, None
+
     def error_body(self, error: ApiError) -> dict[str, Any]:
         title = TITLES.get(error.status) or HTTPStatus(error.status).phrase
         return {"status": error.status, "title": title, "detail": error.message}
 
     def route(self, request: Request) -> tuple[int, Any]:
+        erase = _DELETE_PATH.fullmatch(request.path)
+        if erase is not None and request.method == "POST":
+            return self._delete_permanent(unquote(erase["list_id"]), erase["member"])
         match = _PATH.fullmatch(request.path)
         if match is None:
             raise ApiError(404, f"no route for {request.method} {request.path}")
