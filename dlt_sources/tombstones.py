@@ -290,9 +290,9 @@ def record_keys(source: str, table: str, record: Mapping[str, Any]) -> set[tuple
 
 def record_hashes(source: str, table: str, record: Mapping[str, Any], *, default_region: str = "US") -> set[str]:
     """Every tombstone hash that would drop the record."""
-    return {identifier_hash(t, v) for t, v in record_identifiers(source, table, record, default_region=default_region)} | {
-        record_hash(s, t, k) for s, t, k in record_keys(source, table, record)
-    }
+    identifiers = record_identifiers(source, table, record, default_region=default_region)
+    keys = record_keys(source, table, record)
+    return {identifier_hash(t, v) for t, v in identifiers} | {record_hash(s, t, k) for s, t, k in keys}
 
 
 def is_tombstoned(
@@ -520,7 +520,9 @@ def scrub_landing_file(
     suffix = path.suffix.lower()
     if source == "lists":
         if suffix != ".csv":
-            raise TombstoneError(f"{path}: only CSV customer lists can be scrubbed line by line (not {suffix or 'no suffix'})")
+            raise TombstoneError(
+                f"{path}: only CSV customer lists can be scrubbed line by line (not {suffix or 'no suffix'})"
+            )
         chunks = list(_scrubbed_csv(path, raw, spec, frozen, default_region))
     elif suffix == ".jsonl":
         chunks = list(_scrubbed_jsonl(raw, spec, frozen, default_region))

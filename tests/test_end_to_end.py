@@ -137,6 +137,31 @@ def test_phone_normalization_agrees_with_libphonenumber(platform_run) -> None:
     assert mismatches == []
 
 
+def test_the_python_normalizers_give_what_staging_gave_for_every_phone_and_email(platform_run) -> None:
+    """dlt_sources/identifiers.py (tombstones before raw, privacy requests) equals the staging macros on the world."""
+    from dlt_sources.identifiers import normalize_email, normalize_phone
+
+    settings, _ = platform_run
+    pairs = {
+        "customers": "select r.phone, r.country, s.phone, r.email, s.email from raw_commerce.customers r"
+                     " join staging.stg_commerce__customers s on s.loyalty_id = r.loyalty_id",
+        "lists": "select r.phone, r.country, s.phone, r.email, s.email from raw_lists.list_members r"
+                 " join staging.stg_lists__list_members s on s.raw_row_id = r._dlt_id",
+        "tickets": "select r.requester__phone, null, s.requester_phone, r.requester__email, s.requester_email"
+                   " from raw_support.tickets r join staging.stg_support__tickets s on s.raw_row_id = r._dlt_id",
+    }
+    mismatches, phones = [], 0
+    with connect(settings) as con:
+        for name, sql in pairs.items():
+            for raw_phone, country, staged_phone, raw_email, staged_email in con.execute(sql).fetchall():
+                phones += raw_phone is not None
+                python_phone = None if raw_phone is None else normalize_phone(
+                    raw_phone, country, default_region=settings.default_phone_region)
+                if (python_phone, normalize_email(raw_email)) != (staged_phone, staged_email):
+                    mismatches.append((name, raw_phone, country, staged_phone, python_phone))
+    assert phones > 50 and mismatches == []
+
+
 def test_emails_are_trimmed_lower_case_and_malformed_ones_never_reach_staging(platform_run) -> None:
     settings, _ = platform_run
     with connect(settings) as con:

@@ -130,7 +130,9 @@ def add(warehouse: Any, tombstones: Iterable[Tombstone], *, request_id: str, now
     given: dict[str, Tombstone] = {}
     for tomb in tombstones:
         if not isinstance(tomb, Tombstone):
-            raise TombstoneError(f"expected Tombstone objects (tombstones.identifier/record), got {type(tomb).__name__}")
+            raise TombstoneError(
+                f"expected Tombstone objects (tombstones.identifier/record), got {type(tomb).__name__}"
+            )
         tomb.check()
         given.setdefault(tomb.identifier_hash, tomb)
     if not given:
