@@ -140,6 +140,7 @@ def audit_identity_events(warehouse: Any, *, actor: str = audit.SYSTEM, run_id: 
 
 @dataclass
 class ConsentAudit:
+    built: bool = True  # False: customer_consent does not exist yet, nothing was audited
     customers: int = 0  # customers in customer_consent
     changes: int = 0
     transitions: Counter = field(default_factory=Counter)  # (channel, from, to) -> events
@@ -155,11 +156,11 @@ def audit_consent_changes(warehouse: Any, *, actor: str = audit.SYSTEM, run_id: 
 
     A customer and channel seen for the first time is a change when its status is anything but
     `unknown` (from null: never audited). The state kept is the hashed customer id, channel and
-    status. Fails, naming it, when customer_consent is not built."""
+    status. Nothing happens (`built` false) while customer_consent is not built."""
     now = _now(now)
     ensure_tables(warehouse)
     if not warehouse.table_exists(*CONSENT):
-        raise ValueError(f"{'.'.join(CONSENT)} does not exist: build the profiles before auditing consent")
+        return ConsentAudit(built=False)
     current = warehouse.query(f"select customer_id, channel, status, signal_source, signal_type"
                               f" from {'.'.join(CONSENT)}")
     report = ConsentAudit(customers=int(current["customer_id"].nunique()))
