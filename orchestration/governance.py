@@ -153,8 +153,8 @@ def governance_assets(config: RetentionConfig, config_files: Mapping[str, Path] 
         context.log.info("config audit: %s", [c.name for c in changes] or "no change")
         return dg.MaterializeResult(metadata={
             "files_changed": dg.MetadataValue.int(len(changes)),
-            "changes": dg.MetadataValue.md("| file | old hash | new hash | top-level keys changed |\n|---|---|---|---|\n"
-                                           + (rows or "| (no change) | | | |")),
+            "changes": dg.MetadataValue.md("| file | old hash | new hash | top-level keys changed |\n"
+                                           "|---|---|---|---|\n" + (rows or "| (no change) | | | |")),
         })
 
     @dg.asset(
@@ -193,8 +193,8 @@ def audit_log_metadata(counts: Mapping[str, int], latest: Any) -> dict[str, Any]
     return {
         "events_last_24h": dg.MetadataValue.int(sum(counts.values())),
         "by_action_last_24h": dg.MetadataValue.md("| action | events |\n|---|---|\n" + (table or "| (none) | 0 |")),
-        "latest_events": dg.MetadataValue.md("| when (UTC) | action | subject | detail | actor |\n|---|---|---|---|---|\n"
-                                             + ("\n".join(rows) or "| (none) | | | | |")),
+        "latest_events": dg.MetadataValue.md("| when (UTC) | action | subject | detail | actor |\n"
+                                             "|---|---|---|---|---|\n" + ("\n".join(rows) or "| (none) | | | | |")),
     }
 
 

@@ -347,8 +347,9 @@ def test_the_audits_run_on_postgresql() -> None:
         warehouse.execute("create schema profiles")
         warehouse.execute("create table profiles.customer_consent (customer_id varchar, channel varchar,"
                           " status varchar, signal_source varchar, signal_type varchar)")
-        warehouse.execute("insert into profiles.customer_consent values ('c1', 'email', 'granted', 'lists/list_members',"
-                          " 'opt_in'), ('c2', 'email', 'unknown', null, null)")
+        warehouse.execute("insert into profiles.customer_consent values"
+                          " ('c1', 'email', 'granted', 'lists/list_members', 'opt_in'),"
+                          " ('c2', 'email', 'unknown', null, null)")
         assert audit_consent_changes(warehouse, now=NOW).changes == 1
         warehouse.execute("update profiles.customer_consent set status = 'denied' where customer_id = 'c1'")
         assert audit_consent_changes(warehouse, now=NOW).table() == [("email", "granted", "denied", 1)]
