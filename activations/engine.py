@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -32,6 +33,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import pandas as pd
+
+from activations.governance import audit
 
 SYNC_MODES = ("upsert", "mirror", "add_only")
 OPERATIONS = ("add", "update", "remove")
@@ -309,14 +312,18 @@ class SyncEngine:
     """Runs syncs of one destination; `now` is injectable for tests."""
 
     def __init__(self, warehouse: Any, destination: Destination, *, max_attempts: int = 5,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, actor: str = audit.SYSTEM) -> None:
         if max_attempts < 1:
             raise SyncError(f"max_attempts must be at least 1, got {max_attempts}")
+        if not actor:
+            raise SyncError("a sync needs an actor for the audit log: 'system' or 'cli:<user>'")
         self.warehouse = warehouse
         self.destination = destination
         self.max_attempts = max_attempts
         self.now = now or (lambda: datetime.now(timezone.utc))
+        self.actor = actor
         ensure_tables(warehouse)
+        audit.ensure_tables(warehouse)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -402,9 +409,16 @@ class SyncEngine:
         self._apply(report.sync_run_id, audience, key, changes, attempts, results, report)
 
     def _deliver(self, audience: str, operation: str, changes: Sequence[Change], key: str,
-                 report: SyncReport) -> list[RecordResult]:
+                 report: SyncReport, recovered: bool = False) -> list[RecordResult]:
         report.requests += 1
-        results = self.destination.send(audience, operation, changes, key)
+        try:
+            results = self.destination.send(audience, operation, changes, key)
+        except Exception as error:
+            # the batch stays in the outbox; the attempt is audited (the error's type only: its
+            # text can quote what was sent)
+            self._audit_batch(report.sync_run_id, audience, key, changes, recovered=recovered,
+                              error=type(error).__name__)
+            raise
         by_id = {result.customer_id: result for result in results}
         missing = [c.customer_id for c in changes if c.customer_id not in by_id]
         if missing:
@@ -413,7 +427,7 @@ class SyncEngine:
         return [by_id[c.customer_id] for c in changes]
 
     def _apply(self, run_id: str, audience: str, key: str, changes: Sequence[Change], attempts: Mapping[str, int],
-               results: Sequence[RecordResult], report: SyncReport) -> None:
+               results: Sequence[RecordResult], report: SyncReport, recovered: bool = False) -> None:
         now = self.now()
         outcome = {result.customer_id: result for result in results}
         acknowledged = [c for c in changes if outcome[c.customer_id].ok]
@@ -435,6 +449,7 @@ class SyncEngine:
                         **_held_now(c, outcome[c.customer_id]), "acknowledged_at": now, "sync_run_id": run_id}
                         for c in kept]))
             self.warehouse.execute(f"delete from {OUTBOX} where batch_id = ?", (key,))
+            self._audit_batch(run_id, audience, key, changes, recovered=recovered, outcome=outcome, attempts=attempts)
             self._commit()
         except BaseException:
             self._rollback()
@@ -456,9 +471,31 @@ class SyncEngine:
             changes = [Change(**item) for item in json.loads(row.changes)]
             attempts = self._previous_attempts(row.batch_id)
             operation = "remove" if changes and changes[0].operation == "remove" else "upsert"
-            results = self._deliver(audience, operation, changes, row.batch_id, report)
-            self._apply(row.sync_run_id, audience, row.batch_id, changes, attempts, results, report)
+            results = self._deliver(audience, operation, changes, row.batch_id, report, recovered=True)
+            self._apply(row.sync_run_id, audience, row.batch_id, changes, attempts, results, report, recovered=True)
             report.recovered_batches += 1
+
+    def _audit_batch(self, run_id: str, audience: str, key: str, changes: Sequence[Change], *, recovered: bool,
+                     outcome: Mapping[str, RecordResult] | None = None, attempts: Mapping[str, int] | None = None,
+                     error: str | None = None) -> None:
+        """One `activation.batch` event: where the batch went and how many of its records each way
+        (no customer id: the ledger holds those)."""
+        detail: dict[str, Any] = {
+            "destination": self.destination.name, "audience": audience, "batch_id": key,
+            "operation": "remove" if changes and changes[0].operation == "remove" else "upsert",
+            "operations": dict(sorted(Counter(c.operation for c in changes).items())),
+            "records": len(changes), "sync_run_id": run_id, "recovered": recovered}
+        if error is not None:
+            detail.update(status="error", error=error, succeeded=0, failed=len(changes), dead=0)
+        else:
+            if outcome is None or attempts is None:
+                raise SyncError("an acknowledged batch is audited with its outcome and attempts")
+            ok = sum(1 for c in changes if outcome[c.customer_id].ok)
+            dead = sum(1 for c in changes if not outcome[c.customer_id].ok
+                       and attempts.get(c.customer_id, 0) + 1 >= self.max_attempts)
+            detail.update(status="sent", succeeded=ok, failed=len(changes) - ok, dead=dead)
+        audit.record(self.warehouse, "activation.batch", subject_type="destination", subject_id=self.destination.name,
+                     detail=detail, actor=self.actor, run_id=run_id, now=self.now())
 
     def _previous_attempts(self, key: str) -> dict[str, int]:
         """customer id -> failed attempts before the pending one of an interrupted batch."""

@@ -218,8 +218,9 @@ def consent_guard(warehouse: Any, destination: str, channel: str) -> Callable[[S
 
 def activate(warehouse: Any, config: ActivationConfig, audience: str, destination: str, client: Any, *,
              run_id: str, dry_run: bool = False, max_attempts: int = 5,
-             now: Callable[[], datetime] | None = None) -> SyncReport:
-    """Syncs one audience to one destination (or plans it, with `dry_run`)."""
+             now: Callable[[], datetime] | None = None, actor: str = "system") -> SyncReport:
+    """Syncs one audience to one destination (or plans it, with `dry_run`); `actor` is who the
+    audit log's `activation.batch` events name (`system`, or `cli:<user>` from the command line)."""
     spec = config.audiences[audience]
     target = spec.target(destination)
     channel = config.destinations[destination].channel
@@ -232,7 +233,7 @@ def activate(warehouse: Any, config: ActivationConfig, audience: str, destinatio
     outranked &= set(desired)
     for customer_id in outranked:
         del desired[customer_id]
-    engine = SyncEngine(warehouse, client, max_attempts=max_attempts, now=now)
+    engine = SyncEngine(warehouse, client, max_attempts=max_attempts, now=now, actor=actor)
     held = engine.acknowledged(audience)
     allowed = permitted(warehouse, channel, set(desired) | set(held))
     blocked = (set(desired) | set(held)) - allowed

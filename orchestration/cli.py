@@ -238,7 +238,9 @@ def quarantine_release(source, table, reason, expectation, keys, load_id, releas
     """Release quarantined rows so the clean zone takes them at the next run (raw always kept them)."""
     from datetime import datetime, timezone
 
-    from expectations.quarantine import Selection, entries, release, summary
+    from activations.governance.audit import cli_actor
+    from activations.governance.events import release_quarantine
+    from expectations.quarantine import Selection, entries, summary
 
     settings = _settings()
     selection = Selection(source, table, reason, expectation, tuple(keys), load_id)
@@ -256,8 +258,13 @@ def quarantine_release(source, table, reason, expectation, keys, load_id, releas
         if dry_run:
             click.echo(f"would release {total:,} rows")
             return
-        entries_released = release(warehouse, selection, by=released_by, note=note, now=datetime.now(timezone.utc))
-    click.echo(f"released {total:,} rows ({entries_released:,} quarantine entries); they reach the clean zone at the next run")
+        try:
+            released = release_quarantine(warehouse, selection, by=released_by, note=note, actor=cli_actor(),
+                                          now=datetime.now(timezone.utc))
+        except ValueError as error:  # e.g. personal data in the note, refused by the audit log
+            raise click.BadParameter(str(error), param_hint="--note") from None
+    click.echo(f"released {released.rows:,} rows ({released.entries:,} quarantine entries); they reach the clean zone"
+               f" at the next run; recorded in the audit log (quarantine.release)")
 
 
 # -- identity review -------------------------------------------------------------------------------
@@ -408,6 +415,7 @@ def activation_list() -> None:
 def _run_activation(audience: str | None, destination: str | None, dry_run: bool) -> None:
     from datetime import datetime, timezone
 
+    from activations.governance.audit import cli_actor
     from activations.runner import activate, plan_text
 
     settings = _settings()
@@ -421,7 +429,7 @@ def _run_activation(audience: str | None, destination: str | None, dry_run: bool
             try:
                 client = spec.build(os.environ, resolve_secret=not dry_run)
                 report = activate(warehouse, config, audience_name, destination_name, client, run_id=run_id,
-                                  dry_run=dry_run)
+                                  dry_run=dry_run, actor=cli_actor())
             except Exception as exc:  # one destination failing does not stop the others
                 failed = True
                 click.echo(f"{audience_name} -> {destination_name}: FAILED: {exc}", err=True)

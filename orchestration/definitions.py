@@ -11,7 +11,7 @@ from dlt_sources.pipelines import SOURCES
 from orchestration.activation import activation_definitions, load_activation_config, membership_key
 from orchestration.automation import automations
 from orchestration.crm_sync import crm_automations, crm_freshness, crm_loop_job, crm_sync_assets
-from orchestration.governance import governance_assets, load_retention, retention_automations
+from orchestration.governance import governance_assets, governed_config_files, load_retention, retention_automations
 from orchestration.identity import identity_assets
 from orchestration.ingest import ingest_assets
 from orchestration.privacy import privacy_assets, privacy_automations
@@ -33,9 +33,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     activation_config = load_activation_config(manifest, settings)
     audiences = activation_config.audiences
     crm = crm_sync_assets(crm_config, [*CRM_PUSH_UPSTREAM, *(membership_key(name) for name in audiences)])
+    # the audit-log view waits for the activation syncs and the CRM push (they record their batches)
+    audited = [key for assets_def in [*activation, *crm] for key in assets_def.keys if key.path[0] == "activation"]
+    governance = governance_assets(load_retention(settings), governed_config_files(settings), audited)
     assets = [*ingest_assets(PlatformResource.from_settings(settings)), transform_assets(settings), *identity_assets(),
-              *activation, *crm, *governance_assets(load_retention(settings)),
-              *privacy_assets(activation_config, crm_config)]
+              *activation, *crm, *governance, *privacy_assets(activation_config, crm_config)]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
     loop_schedules, loop_sensors = crm_automations(loop)

@@ -64,6 +64,60 @@ def test_every_asset_and_check_succeeds(platform_run) -> None:
     assert checks - outcome.evaluated_checks == set()
 
 
+def test_the_audit_log_holds_the_runs_governed_changes_and_nothing_personal(platform_run) -> None:
+    """Runs before the tests below change the warehouse: what the one platform run left in the log."""
+    settings, _ = platform_run
+    with connect(settings) as con:
+        log = con.execute("select action, subject_type, subject_id, detail from governance.audit_log"
+                          " order by seq").fetchall()
+        ledger = dict(con.execute("select batch_id, count(*) from activation.activation_ledger"
+                                  " where status <> 'pending' group by batch_id").fetchall())
+        consent_rows = con.execute("select count(*) from profiles.customer_consent where status <> 'unknown'")
+        consented = consent_rows.fetchone()[0]
+        identity_events = con.execute("select count(*) from identity.identity_merge_history").fetchone()[0]
+        customer_ids = {row[0] for row in con.execute("select customer_id from identity.customer_id_lookup").fetchall()}
+    by_action = Counter(action for action, *_ in log)
+    details = [(action, kind, subject, json.loads(detail)) for action, kind, subject, detail in log]
+    # every batch sent (audiences and the CRM push) once, with its record count
+    batches = {d["batch_id"]: d for action, _, _, d in details if action == "activation.batch"}
+    assert len(batches) == by_action["activation.batch"] and ledger
+    assert {key: d["records"] for key, d in batches.items()} == ledger
+    assert {d["destination"] for d in batches.values()} >= {"crm", "email_platform"}
+    assert all(d["status"] == "sent" and d["succeeded"] + d["failed"] == d["records"] for d in batches.values())
+    # each governed file seen for the first time
+    configs = {subject: d for action, _, subject, d in details if action == "config.change"}
+    assert set(configs) == {"destinations", "retention", "crm_sync", "dbt_project"}
+    assert all(d["old_hash"] is None for d in configs.values())
+    # the first consent audit: every customer and channel with a known status
+    assert by_action["consent.change"] == consented > 0
+    assert by_action["identity.merge"] + by_action["identity.split"] == identity_events
+    # nothing personal: no value of a person, no raw customer id, anywhere in subjects or details
+    with (settings.world_dir / "ground_truth" / "people.csv").open(newline="") as handle:
+        personal = {row[column] for row in csv.DictReader(handle)
+                    for column in ("first_name", "last_name", "email", "phone_e164", "street") if row[column]}
+    values: set[str] = set()
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                collect(key)
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, str):
+            values.add(value)
+
+    for _, _, subject, detail in details:
+        collect(detail)
+        if subject:
+            values.add(subject)
+    assert values & personal == set()
+    assert values & customer_ids == set()
+    person_subjects = {subject for _, kind, subject, _ in details if kind == "customer"}
+    assert person_subjects and all(len(s) == 64 for s in person_subjects)
+
+
 @pytest.mark.parametrize("model", sorted(STAGING_TRUTH))
 def test_staging_holds_one_row_per_good_true_record(platform_run, model: str) -> None:
     """Every true record minus the planted bad ones (and order lines waiting with a bad order)."""

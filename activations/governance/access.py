@@ -180,7 +180,7 @@ def consent(warehouse: Any, person: Person) -> dict[str, list[dict[str, Any]]]:
     warehouse = warehouse if isinstance(warehouse, _Catalog) else _Catalog(warehouse)
     return {
         "current": _rows(warehouse, "profiles.customer_consent", ["customer_id"], ids, order_by="channel"),
-        "signals": _rows(warehouse, "profiles.int_profiles__consent_signals", ["customer_id"], ids,
+        "signals": _rows(warehouse, "profiles.customer_consent_history", ["customer_id"], ids,
                          order_by="channel, signal_at, record_ref"),
     }
 

@@ -18,7 +18,8 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -87,12 +88,7 @@ def record(
     now: datetime | None = None,
 ) -> str:
     """Appends one event and returns its id. The caller's transaction, if one is open, holds it."""
-    if not _ACTION.match(action):
-        raise ValueError(f"an audit action is dotted lower-case words like 'retention.purge', got {action!r}")
-    if not subject_type:
-        raise ValueError("an audit event needs a subject_type")
-    if not actor:
-        raise ValueError("an audit event needs an actor: 'system', 'cli:<user>' or a run id")
+    _check(action, subject_type, actor)
     text = _detail_json(detail)
     occurred_at = now or datetime.now(timezone.utc)
     if occurred_at.tzinfo is None:
@@ -104,6 +100,62 @@ def record(
         (event_id, occurred_at, action, subject_type, subject_id, text, actor, run_id),
     )
     return event_id
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for `record_many`: what `record` takes, without who, when and the run."""
+
+    action: str
+    subject_type: str
+    subject_id: str | None
+    detail: Mapping[str, Any]
+
+
+def record_many(
+    warehouse: Any,
+    events: Sequence[Event],
+    *,
+    actor: str,
+    run_id: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Appends many events at once (one insert, not one per event) and returns their ids, in order.
+
+    Every event is checked as `record` checks it before anything is written; one bad event
+    writes none. They share `now`, and `seq` follows the order of `events`."""
+    if not events:
+        return []
+    if not actor:
+        raise ValueError("an audit event needs an actor: 'system', 'cli:<user>' or a run id")
+    occurred_at = now or datetime.now(timezone.utc)
+    if occurred_at.tzinfo is None:
+        raise ValueError("`now` must be timezone-aware")
+    rows = []
+    for position, event in enumerate(events):
+        if not isinstance(event, Event):
+            raise ValueError(f"record_many takes audit.Event items, got {type(event).__name__} at {position}")
+        try:
+            _check(event.action, event.subject_type, actor)
+            text = _detail_json(event.detail)
+        except ValueError as error:
+            raise ValueError(f"audit event {position} ({event.action!r}): {error}") from None
+        rows.append({"position": str(position), "event_id": str(uuid.uuid4()), "action": event.action,
+                     "subject_type": event.subject_type, "has_subject": "1" if event.subject_id is not None else "0",
+                     "subject_id": event.subject_id or "", "detail": text})
+    frame = pd.DataFrame(rows, columns=list(rows[0]))
+    warehouse.stage_keys("_audit_incoming", frame)
+    # nextval is evaluated row by row after the ordering (DuckDB keeps a subquery's order;
+    # PostgreSQL evaluates volatile output expressions after ORDER BY)
+    warehouse.execute(
+        f"insert into {AUDIT_LOG} (event_id, seq, occurred_at, action, subject_type, subject_id, detail, actor, run_id)"
+        f" select event_id, nextval('{SEQUENCE}'), ?, action, subject_type,"
+        f" case when has_subject = '1' then subject_id end, detail, ?, ?"
+        f" from (select * from _audit_incoming order by cast(position as integer)) as incoming"
+        f" order by cast(position as integer)",
+        (occurred_at, actor, run_id),
+    )
+    return [row["event_id"] for row in rows]
 
 
 def read(
@@ -143,6 +195,15 @@ def counts_by_action(warehouse: Any, *, since: datetime) -> dict[str, int]:
         (since,),
     )
     return {str(row.action): int(row.events) for row in frame.itertuples(index=False)}
+
+
+def _check(action: str, subject_type: str, actor: str) -> None:
+    if not isinstance(action, str) or not _ACTION.match(action):
+        raise ValueError(f"an audit action is dotted lower-case words like 'retention.purge', got {action!r}")
+    if not subject_type:
+        raise ValueError("an audit event needs a subject_type")
+    if not actor:
+        raise ValueError("an audit event needs an actor: 'system', 'cli:<user>' or a run id")
 
 
 def _detail_json(detail: Mapping[str, Any]) -> str:

@@ -89,7 +89,7 @@ STATEMENTS = (
         ('cus_bob', 'ads', true, 'granted', 'events/events', 'opt_in', timestamptz '2026-02-03 09:00:00+00',
          'events/events/e3')
     ) as t(customer_id, channel, granted, status, signal_source, signal_type, signal_at, signal_record_ref)""",
-    """create table profiles.int_profiles__consent_signals as select * from (values
+    """create table profiles.customer_consent_history as select * from (values
         ('cus_ana', 'events/events/e1', 'events/events', 'ads', 'opt_out', false,
          timestamptz '2026-02-01 10:00:00+00'),
         ('cus_ana', 'email/email_events/m1', 'email/email_events', 'email', 'opt_in', true,

@@ -13,7 +13,14 @@ from activations.governance import audit
 from activations.governance.retention import RetentionConfigError, parse_retention_config
 from expectations.warehouse import DuckDBWarehouse
 from orchestration.definitions import build_definitions
-from orchestration.governance import AUDIT_LOG_KEY, RETENTION_KEY, governance_assets
+from orchestration.governance import (
+    AUDIT_LOG_KEY,
+    CONFIG_AUDIT_KEY,
+    CONSENT_AUDIT_KEY,
+    IDENTITY_AUDIT_KEY,
+    RETENTION_KEY,
+    governance_assets,
+)
 from orchestration.policy import DUCKDB_WRITERS_POOL
 from orchestration.resources import PlatformResource
 from orchestration.settings import PROJECT_ROOT, Settings
@@ -26,10 +33,20 @@ def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
 
 def test_the_governance_assets_job_and_schedule_are_in_the_definitions(defs: dg.Definitions) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
-    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {RETENTION_KEY, AUDIT_LOG_KEY}
-    assert RETENTION_KEY in {dep.asset_key for dep in specs[AUDIT_LOG_KEY].deps}
+    audits = {RETENTION_KEY, IDENTITY_AUDIT_KEY, CONSENT_AUDIT_KEY, CONFIG_AUDIT_KEY}
+    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {*audits, AUDIT_LOG_KEY}
+    # the view comes after every audit and every activation sync (they record their batches)
+    view_deps = {dep.asset_key for dep in specs[AUDIT_LOG_KEY].deps}
+    assert audits <= view_deps
+    syncs = {key for key in specs if key.path[0] == "activation" and key.path[-1] != "membership"}
+    assert dg.AssetKey(["activation", "crm", "contacts"]) in syncs and syncs <= view_deps
+    assert {dep.asset_key for dep in specs[IDENTITY_AUDIT_KEY].deps} == {
+        dg.AssetKey(["identity", "identity_merge_history"])}
+    assert {dep.asset_key for dep in specs[CONSENT_AUDIT_KEY].deps} == {dg.AssetKey(["profiles", "customer_consent"])}
+    assert set(specs[CONFIG_AUDIT_KEY].metadata["files"].value) == {"destinations", "retention", "crm_sync",
+                                                                   "dbt_project"}
     pools = {key: assets_def.node_def.pool for assets_def in defs.assets for key in assets_def.keys}
-    assert pools[RETENTION_KEY] == pools[AUDIT_LOG_KEY] == DUCKDB_WRITERS_POOL
+    assert {pools[key] for key in (*audits, AUDIT_LOG_KEY)} == {DUCKDB_WRITERS_POOL}
     schedule = defs.resolve_schedule_def("retention_daily")
     assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("30 4 * * *", "UTC",
                                                                                       "retention")
@@ -65,7 +82,10 @@ def test_materializing_retention_purges_reports_per_table_and_the_audit_view_cou
     config = parse_retention_config({"retention": {"events/events": {"keep_days": 30},
                                                    "email/email_events": {"keep_days": 30}}})
 
-    result = dg.materialize(governance_assets(config), resources={"platform": PlatformResource.from_settings(settings)})
+    governed = tmp_path / "retention.yml"
+    governed.write_text("retention:\n  events/events: {keep_days: 30}\n")
+    result = dg.materialize(governance_assets(config, {"retention": governed}),
+                            resources={"platform": PlatformResource.from_settings(settings)})
 
     assert result.success
     materialized = {event.asset_key: event.materialization.metadata
@@ -76,11 +96,23 @@ def test_materializing_retention_purges_reports_per_table_and_the_audit_view_cou
     assert metadata["rows_purged/raw_events.events__properties__products"].value == 8
     assert metadata["skipped_not_loaded"].value == ["email/email_events"]
     assert "| raw_events.events | 4 |" in metadata["tables"].value
+    # identity and consent are not built here: nothing to audit; the governed file is seen for the first time
+    assert materialized[IDENTITY_AUDIT_KEY]["merges_audited"].value == 0
+    assert materialized[CONSENT_AUDIT_KEY]["consent_changes"].value == 0
+    assert materialized[CONFIG_AUDIT_KEY]["files_changed"].value == 1
+    assert "| retention | (first seen) |" in materialized[CONFIG_AUDIT_KEY]["changes"].value
     view = materialized[AUDIT_LOG_KEY]
-    assert view["events_last_24h"].value == 2
+    assert view["events_last_24h"].value == 3
     assert "| retention.purge | 2 |" in view["by_action_last_24h"].value
+    assert "| config.change | 1 |" in view["by_action_last_24h"].value
+    latest = view["latest_events"].value.splitlines()
+    assert latest[0] == "| when (UTC) | action | subject | detail | actor |" and len(latest) == 2 + 3
+    (config_row,) = [row for row in latest if "| config.change | config_file:retention |" in row]
+    assert '"file":"retention"' in config_row and config_row.endswith("| system |")
     with DuckDBWarehouse(settings.warehouse_path) as warehouse:
         assert warehouse.query("select count(*) as n from raw_events.events")["n"].iloc[0] == 4
         log = audit.read(warehouse)
-    assert list(log["subject_id"]) == ["raw_events.events", "raw_events.events__properties__products"]
+    assert sorted(log["subject_id"]) == ["raw_events.events", "raw_events.events__properties__products", "retention"]
+    # the table shows the newest first
+    assert [row.split(" | ")[1] for row in latest[2:]] == list(reversed(log["action"]))
     assert set(log["run_id"]) == {result.run_id}

@@ -98,6 +98,10 @@ def test_a_breach_blocks_downstream_and_released_rows_flow_on(platform: Platform
     )
     assert released.exit_code == 0, released.output
     assert "released 1 rows" in released.output
+    with duckdb.connect(str(platform.settings.warehouse_path), read_only=True) as con:  # audited, who and why
+        (actor, detail), = con.execute("select actor, detail from governance.audit_log"
+                                       " where action = 'quarantine.release'").fetchall()
+    assert actor.startswith("cli:") and '"note": "address confirmed"' in detail and '"rows": 1' in detail
     second = platform.run()
     assert second.success and platform.staging_rows() == 40
 

@@ -153,7 +153,7 @@ def check_profiles(con: Any, ground_truth_dir: Path, *, min_share: float = 0.99,
       record states the true value (what survivorship can choose from), and in at least
       `min_raw_share` of all of them (a customer made of one typo'd CRM duplicate cannot be right);
     - orders_count, revenue and revenue_usd equal the completed commerce/orders records of the customer;
-    - customer_consent follows the latest-signal rule over int_profiles__consent_signals.
+    - customer_consent follows the latest-signal rule over customer_consent_history.
     """
     from dlt_sources.sample_world.evaluation import bad_record_keys, read_truth
 
@@ -245,7 +245,7 @@ def check_profiles(con: Any, ground_truth_dir: Path, *, min_share: float = 0.99,
     # consent: the latest explicit signal wins, undated last, opt-out on a tie; a hard bounce blocks email
     signals: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
     for customer, channel, signal_type, granted, signal_at in _rows(con, (
-            "select customer_id, channel, signal_type, granted, signal_at from profiles.int_profiles__consent_signals")):
+            "select customer_id, channel, signal_type, granted, signal_at from profiles.customer_consent_history")):
         if signal_at is None or signal_at <= as_of:
             signals[(customer, channel)].append((signal_type, granted, signal_at))
     consent = _rows(con, "select customer_id, channel, granted, status from profiles.customer_consent")

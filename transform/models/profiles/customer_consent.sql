@@ -18,7 +18,7 @@ channels as (
 ),
 
 signals as (
-    select * from {{ ref('int_profiles__consent_signals') }}
+    select * from {{ ref('customer_consent_history') }}
     where signal_at is null or signal_at <= {{ as_of }}
 ),
 

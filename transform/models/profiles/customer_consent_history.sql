@@ -1,14 +1,19 @@
 {#-
-  Every consent signal about an active customer, for the channels of
-  vars.profiles.consent_channels:
-  - events: the Segment consent preference `advertising` (true/false) -> ads;
+  The consent history: one row per consent signal about an active customer, for the channels
+  of vars.profiles.consent_channels, from every source that gives one:
+  - events: the Segment consent category `advertising` (true/false) -> ads. The categories
+    `analytics` and `personalization` are purposes of the site's own processing, not channels
+    the platform activates: they are left out;
   - crm: a contact opted out of email (`hs_email_optout` true) -> email denied, at the
-    contact's last change (false is the CRM's default, not a consent, so it is no signal);
+    contact's last change made in the CRM (false is the CRM's default, not a consent, so it is
+    no signal; the CRM pull reads no other subscription property);
   - email platform: `subscribed` (a confirmed opt-in) -> email granted; `unsubscribed` ->
-    email denied; a hard `bounced` -> a hard bounce
-    (the address cannot receive email);
+    email denied; a hard `bounced` -> a hard bounce (the address cannot receive email);
   - lists: each consent column of the list mapping (`{consent: <channel>}`), yes/no answers;
     a list row has no time of its own, so its signal is undated.
+  Every signal is kept, also those after profiles_as_of: customer_consent derives the current
+  consent from this table by the rule in its header (latest explicit signal wins; a hard
+  bounce blocks email).
 -#}
 {%- set ts = cdp_type('timestamp') -%}
 {%- set channels = consent_channels() -%}
@@ -55,6 +60,7 @@ records as (
 
 final as (
     select
+        records.record_ref || ':' || signals.channel as consent_signal_key,
         records.customer_id,
         records.record_ref,
         signals.source_name || '/' || signals.table_name as source,
