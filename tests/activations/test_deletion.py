@@ -157,7 +157,7 @@ def test_a_deletion_retries_a_failed_destination_until_done_and_leaves_nothing(w
         assert set(w.query(f"select status from {STEPS}")["status"]) == {"done"}
         assert find_traces(w, ["ana@example.com", "cus_ana", "u_ana", "5550134"]) == {}
         assert find_traces(w, ["bob@example.com"])  # Bob is untouched
-        actions = list(audit.read(w)["action"])
+        actions = [a for a in audit.read(w)["action"] if a.startswith("privacy.")]
         assert actions.count("privacy.deletion_step_failed") == 1
         assert actions[0] == "privacy.deletion_requested" and actions[-1] == "privacy.deletion_completed"
         assert "ana@example.com" not in " ".join(audit.read(w)["detail"])

@@ -22,6 +22,7 @@ from orchestration.governance import (
     governance_assets,
 )
 from orchestration.policy import DUCKDB_WRITERS_POOL
+from orchestration.privacy import PRIVACY_JOB, PRIVACY_KEY, PRIVACY_SCHEDULE
 from orchestration.resources import PlatformResource
 from orchestration.settings import PROJECT_ROOT, Settings
 
@@ -34,7 +35,9 @@ def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
 def test_the_governance_assets_job_and_schedule_are_in_the_definitions(defs: dg.Definitions) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
     audits = {RETENTION_KEY, IDENTITY_AUDIT_KEY, CONSENT_AUDIT_KEY, CONFIG_AUDIT_KEY}
-    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {*audits, AUDIT_LOG_KEY}
+    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {*audits, AUDIT_LOG_KEY,
+                                                                                       PRIVACY_KEY}
+    assert defs.resolve_job_def(PRIVACY_JOB) and defs.resolve_schedule_def(PRIVACY_SCHEDULE).cron_schedule == "15 * * * *"
     # the view comes after every audit and every activation sync (they record their batches)
     view_deps = {dep.asset_key for dep in specs[AUDIT_LOG_KEY].deps}
     assert audits <= view_deps
