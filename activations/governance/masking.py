@@ -219,13 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when files are missing or stale")
     args = parser.parse_args(argv)
     if args.check:
-        problems = stale_files()
+        problems = stale_files(PROJECT_DIR)
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
             print("run `python -m activations.governance.masking` to regenerate", file=sys.stderr)
         return 1 if problems else 0
-    for path in write_masked_models():
+    for path in write_masked_models(PROJECT_DIR):
         print(f"wrote {path.relative_to(PROJECT_DIR)}" if path.exists() else f"removed {path.relative_to(PROJECT_DIR)}")
     return 0
 

@@ -10,6 +10,7 @@ import dlt
 import pytest
 
 from activations.governance import audit
+from activations.governance.masking import curated_models
 from activations.governance.retention import RetentionConfigError, parse_retention_config
 from expectations.warehouse import DuckDBWarehouse
 from orchestration.definitions import build_definitions
@@ -26,7 +27,14 @@ def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
 
 def test_the_governance_assets_job_and_schedule_are_in_the_definitions(defs: dg.Definitions) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
-    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {RETENTION_KEY, AUDIT_LOG_KEY}
+    governance = {key for key, spec in specs.items() if spec.group_name == "governance"}
+    # the masked twins of the curated models (dbt, models/governance/masked), each after its model
+    masked = {dg.AssetKey(["governance", "masked", f"{model}_masked"]): model for model in curated_models()}
+    assert governance - set(masked) == {RETENTION_KEY, AUDIT_LOG_KEY}
+    assert set(masked) <= governance
+    graph = defs.resolve_asset_graph()
+    for key, model in masked.items():
+        assert {parent.path[-1] for parent in graph.get(key).parent_keys} == {model}, key
     assert RETENTION_KEY in {dep.asset_key for dep in specs[AUDIT_LOG_KEY].deps}
     pools = {key: assets_def.node_def.pool for assets_def in defs.assets for key in assets_def.keys}
     assert pools[RETENTION_KEY] == pools[AUDIT_LOG_KEY] == DUCKDB_WRITERS_POOL

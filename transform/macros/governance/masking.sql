@@ -37,7 +37,8 @@
 {%- endmacro %}
 
 {% macro default__masked_hash(expression, key_expression) -%}
-    encode(sha256(convert_to({{ key_expression }} || ':' || cast({{ expression }} as {{ dbt.type_string() }}), 'UTF8')), 'hex')
+    encode(sha256(convert_to(
+        {{ key_expression }} || ':' || cast({{ expression }} as {{ dbt.type_string() }}), 'UTF8')), 'hex')
 {%- endmacro %}
 
 {#- The mark of each documented column of a model: {column name (lower case): kind or false}. -#}
@@ -80,7 +81,8 @@
     {%- elif policy == 'keep' -%}
         {{ expression }}
     {%- else -%}
-        {{ exceptions.raise_compiler_error("masking: unknown policy '" ~ policy ~ "' in vars.masking.policies (hash, null, year, prefix3, keep)") }}
+        {{ exceptions.raise_compiler_error("masking: unknown policy '" ~ policy
+            ~ "' in vars.masking.policies (hash, null, year, prefix3, keep)") }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -106,12 +108,14 @@
     {%- for name, kind in marks.items() -%}
         {%- if kind is not sameas false and kind not in policies -%}
             {{ exceptions.raise_compiler_error("masking: column " ~ name ~ " of " ~ where ~ " has meta pii: " ~ kind
-                ~ "; a mark is false or one of the kinds of vars.masking.policies: " ~ (policies.keys() | sort | join(', '))) }}
+                ~ "; a mark is false or one of the kinds of vars.masking.policies: "
+                ~ (policies.keys() | sort | join(', '))) }}
         {%- endif -%}
     {%- endfor -%}
     {%- set columns = adapter.get_columns_in_relation(relation) -%}
     {%- if columns | length == 0 -%}
-        {{ exceptions.raise_compiler_error("masking: " ~ relation ~ " is not built (or has no columns); build " ~ model_name ~ " first") }}
+        {{ exceptions.raise_compiler_error("masking: " ~ relation ~ " is not built (or has no columns); build "
+            ~ model_name ~ " first") }}
     {%- endif -%}
     {%- set names = columns | map(attribute='name') | map('lower') | list -%}
     {%- for name in marks if name not in names -%}
@@ -141,23 +145,44 @@ cross join (select min(key_value) as key_value from {{ masking_key_relation() }}
 {%- endmacro %}
 
 {#-
-  PostgreSQL: with vars.masking.analyst_role set (CDP_ANALYST_ROLE), that role may read the
-  masked schema (usage on it, select on each twin) and is granted nothing else. A post-hook of
-  every twin (dbt_project.yml).
+  PostgreSQL: with the var masking_analyst_role set (CDP_ANALYST_ROLE), that role may read the
+  masked twins and nothing else the platform builds: usage on the schema curated_masked (an
+  on-run-start hook, once per run: concurrent grants on one schema collide) and select on each
+  twin (a post-hook of every twin, dbt_project.yml). The role itself is the deployment's.
 -#}
-{% macro grant_masked_access() -%}
+{% macro masking_analyst_role() -%}
     {%- set role = var('masking_analyst_role', '') | trim -%}
     {%- if role == '' -%}
         {{ return('') }}
     {%- endif -%}
-    {%- if target.type == 'duckdb' -%}
-        {{ exceptions.raise_compiler_error("masking: analyst_role (CDP_ANALYST_ROLE=" ~ role ~ ") is for PostgreSQL;"
-            ~ " DuckDB has no roles: leave it empty on the duckdb target") }}
-    {%- endif -%}
+    {%- set problems = [] -%}
     {%- if not modules.re.match('^[a-z_][a-z0-9_]{0,62}$', role) -%}
-        {{ exceptions.raise_compiler_error("masking: analyst_role '" ~ role ~ "' is not a plain role name"
-            ~ " (lower-case letters, digits and _, not starting with a digit)") }}
+        {%- do problems.append('not a plain role name'
+            ~ ' (lower-case letters, digits and _, not starting with a digit)') -%}
     {%- endif -%}
-    grant usage on schema {{ this.schema }} to {{ role }};
+    {%- if target.type == 'duckdb' -%}
+        {%- do problems.append('for PostgreSQL only, DuckDB has no roles: leave it empty on the duckdb target') -%}
+    {%- endif -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error("masking: analyst_role '" ~ role ~ "' (CDP_ANALYST_ROLE): "
+            ~ (problems | join('; '))) }}
+    {%- endif -%}
+    {{ return(role) }}
+{%- endmacro %}
+
+{% macro grant_masked_schema_usage() -%}
+    {%- set role = masking_analyst_role() -%}
+    {%- if execute and role -%}
+        {%- set schema = generate_schema_name('curated_masked', none) -%}
+        {%- do run_query('create schema if not exists ' ~ schema) -%}
+        {%- do run_query('grant usage on schema ' ~ schema ~ ' to ' ~ role) -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+{% macro grant_masked_access() -%}
+    {%- set role = masking_analyst_role() -%}
+    {%- if role -%}
     grant select on {{ this }} to {{ role }}
+    {%- endif -%}
 {%- endmacro %}
