@@ -162,6 +162,83 @@ def test_raw_events_keep_every_delivery(platform_run) -> None:
         assert con.execute("select count(*) from raw_events.events").fetchone()[0] == lines
 
 
+def test_masked_twins_hold_no_personal_value_of_their_model_and_hashed_ids_still_join(platform_run) -> None:
+    """Every curated model has its twin in curated_masked (same columns and rows); no value of a
+    hashed or emptied column of the model is anywhere in the twin; the hashes are the keyed
+    SHA-256 of the model's values; the twins join on hashed ids as the models join on raw ids."""
+    import hashlib
+
+    from activations.governance import masking
+    from orchestration.transform import dbt_project, ensure_manifest
+
+    settings, _ = platform_run
+    manifest = json.loads(Path(ensure_manifest(dbt_project(), settings)).read_text())
+    config = masking.load_config()
+    nodes = masking.curated_nodes(manifest)
+    with connect(settings) as con:
+        [(key,)] = con.execute("select key_value from governance.masking_key").fetchall()
+
+        def keyed(value: object) -> str | None:
+            return None if value is None else hashlib.sha256(f"{key}:{value}".encode()).hexdigest()
+
+        catalog: dict[str, dict[str, list[str]]] = {}
+        for schema, table, column in con.execute(
+                "select table_schema, table_name, column_name from information_schema.columns"
+                " where table_schema in ('identity', 'profiles', 'audiences', 'curated_masked')"
+                " order by table_schema, table_name, ordinal_position").fetchall():
+            catalog.setdefault(schema, {}).setdefault(table, []).append(column)
+        # every real column of the built models is decided (the YAML may not document them all)
+        curated_columns = {table: columns for schema in ("identity", "profiles", "audiences")
+                           for table, columns in catalog[schema].items()}
+        assert masking.mark_problems(manifest, config, curated_columns) == []
+        assert sorted(catalog["curated_masked"]) == masking.curated_models()
+        for model in masking.curated_models():
+            relation = f"{nodes[model]['fqn'][1]}.{model}"
+            assert catalog["curated_masked"][model] == curated_columns[model], model
+            count = con.execute(f"select count(*) from {relation}").fetchone()[0]
+            assert con.execute(f"select count(*) from curated_masked.{model}").fetchone()[0] == count, model
+            marks = masking.column_marks(nodes[model])
+            hidden = [column for column, kind in marks.items()
+                      if kind is not False and config.policies[kind] in ("hash", "null")]
+            if not hidden:
+                continue
+            personal = {value for column in hidden for (value,) in con.execute(
+                f"select distinct cast({column} as varchar) from {relation} where {column} is not null").fetchall()}
+            texts = " union ".join(f"select cast({column} as varchar) from curated_masked.{model}"
+                                   for column in catalog["curated_masked"][model])
+            leaked = {value for (value,) in con.execute(texts).fetchall()} & personal
+            assert leaked == set(), (model, sorted(leaked)[:3])
+        # the hashes are keyed SHA-256 of the curated values, column by column
+        raw = con.execute("select customer_id, email, phone, first_name, date_of_birth, postcode"
+                          " from profiles.customer_profiles").fetchall()
+        masked = con.execute("select customer_id, email, phone, first_name, date_of_birth, postcode"
+                             " from curated_masked.customer_profiles").fetchall()
+        assert sorted(masked, key=str) == sorted(
+            [(keyed(customer), keyed(email), keyed(phone), None,
+              None if born is None else born.replace(month=1, day=1),
+              None if postcode is None else "".join(ch for ch in postcode if ch.isalnum())[:3].upper())
+             for customer, email, phone, _, born, postcode in raw], key=str)
+        assert sum(email is not None for _, email, *_ in masked) > 0
+        # joins on hashed ids give what the joins on raw ids give
+        joins = {
+            "profiles to consent": "select count(*) from {s}customer_profiles p join {s}customer_consent c"
+                                   " on c.customer_id = p.customer_id and c.granted",
+            "email to identifiers": "select count(distinct p.customer_id) from {s}customer_profiles p join"
+                                    " {s}customer_identifiers i on i.customer_id = p.customer_id"
+                                    " and i.identifier_value = p.email",
+            "audience to records": "select count(*) from {s}rfm_champions a join {s}customer_records r"
+                                   " on r.customer_id = a.customer_id",
+            "distinct emails": "select count(distinct email) from {s}customer_profiles",
+        }
+        for name, sql in joins.items():
+            plain = con.execute(sql.replace("{s}customer_profiles", "profiles.customer_profiles")
+                                .replace("{s}customer_consent", "profiles.customer_consent")
+                                .replace("{s}customer_identifiers", "identity.customer_identifiers")
+                                .replace("{s}customer_records", "identity.customer_records")
+                                .replace("{s}rfm_champions", "audiences.rfm_champions")).fetchone()[0]
+            assert con.execute(sql.format(s="curated_masked.")).fetchone()[0] == plain > 0, name
+
+
 def test_phone_normalization_agrees_with_libphonenumber(platform_run) -> None:
     """The portable SQL normalizer gives what Google's libphonenumber gives, for every CRM phone."""
     settings, _ = platform_run

@@ -10,6 +10,7 @@ import dlt
 import pytest
 
 from activations.governance import audit
+from activations.governance.masking import curated_models
 from activations.governance.retention import RetentionConfigError, parse_retention_config
 from expectations.warehouse import DuckDBWarehouse
 from orchestration.definitions import build_definitions
@@ -35,8 +36,14 @@ def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
 def test_the_governance_assets_job_and_schedule_are_in_the_definitions(defs: dg.Definitions) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
     audits = {RETENTION_KEY, IDENTITY_AUDIT_KEY, CONSENT_AUDIT_KEY, CONFIG_AUDIT_KEY}
-    assert {key for key, spec in specs.items() if spec.group_name == "governance"} == {*audits, AUDIT_LOG_KEY,
-                                                                                       PRIVACY_KEY}
+    governance = {key for key, spec in specs.items() if spec.group_name == "governance"}
+    # the masked twins of the curated models (dbt, models/governance/masked), each after its model
+    masked = {dg.AssetKey(["governance", "masked", f"{model}_masked"]): model for model in curated_models()}
+    assert governance - set(masked) == {*audits, AUDIT_LOG_KEY, PRIVACY_KEY}
+    assert set(masked) <= governance
+    graph = defs.resolve_asset_graph()
+    for key, model in masked.items():
+        assert {parent.path[-1] for parent in graph.get(key).parent_keys} == {model}, key
     assert defs.resolve_job_def(PRIVACY_JOB) and defs.resolve_schedule_def(PRIVACY_SCHEDULE).cron_schedule == "15 * * * *"
     # the view comes after every audit and every activation sync (they record their batches)
     view_deps = {dep.asset_key for dep in specs[AUDIT_LOG_KEY].deps}
