@@ -47,7 +47,7 @@ def test_the_masked_models_are_generated_and_up_to_date() -> None:
     """Fails when a curated model was added, renamed or removed without running the generator."""
     assert masking.stale_files() == [], "run `python -m activations.governance.masking`"
     twins = sorted(path.stem for path in (DBT_PROJECT_DIR / masking.MASKED_DIR).glob("*.sql"))
-    assert twins == [f"{model}_masked" for model in masking.curated_models()]
+    assert twins == sorted(f"{model}_masked" for model in masking.curated_models())
     assert {"customer_profiles", "customer_identifiers", "identity_customers", "rfm_champions"} <= set(
         masking.curated_models())
     assert not any(model.startswith("int_") for model in masking.curated_models())
