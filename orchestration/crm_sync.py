@@ -134,7 +134,12 @@ def crm_loop_job(other_sources: list[str]) -> Any:
                                description="The two-way CRM loop: pull, reconcile, identity, profiles, push.")
 
 
-def crm_automations(job: Any) -> tuple[list, list]:
+def crm_automations(job: Any, redactor: Any = None) -> tuple[list, list]:
+    """The loop's schedule and sensors. `redactor` (an `activations.governance.redaction.Redactor`;
+    default: mask) scrubs the errors the failure sensor records: they can quote data values."""
+    from activations.governance.redaction import REDACT
+
+    redactor = redactor or REDACT
     schedule = dg.ScheduleDefinition(name="crm_loop_hourly", job=job, cron_schedule="15 * * * *",
                                      execution_timezone="UTC", description="The whole CRM loop, hourly.")
 
@@ -179,6 +184,7 @@ def crm_automations(job: Any) -> tuple[list, list]:
                   for entry in steps if entry.dagster_event and entry.dagster_event.step_failure_data.error]
         if errors:
             message = f"{message} {'; '.join(errors)}"
+        message = redactor.text(message)  # an error can quote a value (a server's answer, a failed cast)
         context.log.error("CRM loop run %s failed: %s", context.dagster_run.run_id, message)
         context.instance.report_runless_asset_event(dg.AssetObservation(
             asset_key=PUSH_KEY, metadata={"failed_run_id": context.dagster_run.run_id, "failure": message[:2000],

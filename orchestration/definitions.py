@@ -35,7 +35,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
               *activation, *crm, *governance_assets(load_retention(settings))]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
-    loop_schedules, loop_sensors = crm_automations(loop)
+    loop_schedules, loop_sensors = crm_automations(loop, settings.redactor)
     retention_job, retention_schedule = retention_automations()
     definitions = dg.Definitions(
         assets=assets,
