@@ -20,6 +20,7 @@ import dagster as dg
 
 from activations.crm.config import CrmSyncConfig
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
+from orchestration.privacy import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 RECONCILE_KEY = dg.AssetKey(["crm_sync", "contact_edits"])
@@ -62,7 +63,7 @@ def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) 
     def crm_reconcile(context: dg.AssetExecutionContext, platform: PlatformResource) -> Iterator[dg.MaterializeResult]:
         from activations.crm.sync import reconcile
 
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report = reconcile(warehouse, config, run_id=context.run.run_id)
         context.log.info("CRM reconcile: %s", report.counts())
         rows = "\n".join(f"| {c['contact_id']} | {c['field']} | {c['resolution']} |" for c in report.conflicts[:20])
@@ -94,10 +95,11 @@ def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) 
         from activations.crm.sync import DESTINATION, blocked_customers, push
 
         client = crm_destination(config, crm_api)
-        created = client.ensure_properties()
+        with redacted_errors(platform.redactor):
+            created = client.ensure_properties()
         if created:
             context.log.info("created CRM properties %s", ", ".join(created))
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report, plan = push(warehouse, config, client, run_id=context.run.run_id)
             sent = warehouse.query(
                 "select distinct customer_id from activation.activation_ledger where sync_run_id = ?"

@@ -10,6 +10,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from dlt_sources.pipelines import SOURCES, SourceSpec
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
+from orchestration.privacy import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 class RawZoneTranslator(DagsterDltTranslator):
@@ -65,12 +66,13 @@ def _source_assets(spec: SourceSpec, platform: PlatformResource) -> dg.AssetsDef
         platform: PlatformResource,
         crm_api: CrmApiResource,
     ) -> Iterator[Any]:
-        yield from dlt.run(
-            context=context,
-            dlt_source=_run_source(spec, platform, crm_api),
-            dlt_pipeline=platform.pipeline(spec.name),
-            loader_file_format=platform.loader_file_format,
-        )
+        with redacted_errors(platform.redactor):  # dlt's errors can quote the rows they failed on
+            yield from dlt.run(
+                context=context,
+                dlt_source=_run_source(spec, platform, crm_api),
+                dlt_pipeline=platform.pipeline(spec.name),
+                loader_file_format=platform.loader_file_format,
+            )
 
     _load.__doc__ = f"Loads {spec.description} into `{spec.dataset}`."
     return _load

@@ -21,6 +21,7 @@ from dlt_sources.pipelines import SOURCES
 from expectations.rules import CRITICAL
 from expectations.suites import suites_for
 from orchestration.policy import DUCKDB_WRITERS_POOL
+from orchestration.privacy import redacted_errors
 from orchestration.resources import PlatformResource
 
 GATE = "quality_gate"
@@ -106,7 +107,7 @@ def _source_checks(source: str) -> dg.AssetChecksDefinition:
 
         selected = context.selected_asset_check_keys
         wanted = {key.asset_key.path[-1] for key in selected}
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir), default_phone_region=platform.default_phone_region,
                         redactor=platform.redactor)
             reports = gate.validate_all(tuple(suite for suite in suites if suite.asset_table in wanted))

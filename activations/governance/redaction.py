@@ -26,7 +26,7 @@ SETTING = "CDP_ALLOW_PII_IN_METADATA"
 # a token holding an `@` (an address, or a malformed one such as `jane.doe@@gmail.com`)
 _EMAIL = re.compile(r"[^\s<>()\[\]{}\"'`,;|]*@[^\s<>()\[\]{}\"'`,;|]*")
 # 7 to 15 digits with the separators phone numbers are written with, standing on their own
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d(?:[ ().\-]{0,2}\d){6,14}(?!\w)(?!\.\d)")
+_PHONE = re.compile(r"(?<![\w.:\-])\+?\(?\d(?:[ ().\-]{0,2}\d){6,14}(?!\w)(?!\.\d)")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")  # an ISO date or timestamp is not a phone number
 _DIGITS_SHOWN = 2
 _PHONE_DIGITS = 5  # a value with this many digits or more is masked digit by digit
