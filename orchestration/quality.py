@@ -108,8 +108,8 @@ def _source_checks(source: str) -> dg.AssetChecksDefinition:
         selected = context.selected_asset_check_keys
         wanted = {key.asset_key.path[-1] for key in selected}
         with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
-            gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir), default_phone_region=platform.default_phone_region,
-                        redactor=platform.redactor)
+            gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir),
+                        default_phone_region=platform.default_phone_region, redactor=platform.redactor)
             reports = gate.validate_all(tuple(suite for suite in suites if suite.asset_table in wanted))
         for table in (table for table in assets if table in wanted):
             key = _asset_key(source, table)
