@@ -20,7 +20,7 @@ import dagster as dg
 
 from activations.config import ActivationConfig, AudienceSpec, load_config
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
 

@@ -20,7 +20,7 @@ import dagster as dg
 
 from activations.crm.config import CrmSyncConfig
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 RECONCILE_KEY = dg.AssetKey(["crm_sync", "contact_edits"])

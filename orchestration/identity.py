@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 
 IDENTITY_GROUP = "identity"

@@ -10,7 +10,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from dlt_sources.pipelines import SOURCES, SourceSpec
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 class RawZoneTranslator(DagsterDltTranslator):

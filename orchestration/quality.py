@@ -21,7 +21,7 @@ from dlt_sources.pipelines import SOURCES
 from expectations.rules import CRITICAL
 from expectations.suites import suites_for
 from orchestration.policy import DUCKDB_WRITERS_POOL
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 
 GATE = "quality_gate"

@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 

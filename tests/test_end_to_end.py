@@ -105,6 +105,45 @@ def test_every_asset_and_check_succeeds(platform_run) -> None:
     assert checks - outcome.evaluated_checks == set()
 
 
+# right after the run, before other tests add runs or files (the helpers are at the end)
+def test_no_personal_data_in_events_logs_or_data_docs(platform_run, run_record: RunRecord) -> None:
+    """No email, full name, street or phone of the world's people (nor a planted malformed one) in
+    any event of the run, its Python logging and printout, Data Docs or a log file. Then a value
+    planted in an event's metadata and in a log file is found: the scan can fail."""
+    settings, (_, text) = platform_run
+    personal = PersonalData.of_world(settings.world_dir)
+    assert len(personal.national) > 900 and personal.bad_phones
+    assert sum(map(len, personal.by_first_word.values())) > 3000
+    texts = run_texts(run_record, settings, text)
+    events = [where for where, _ in texts if where.startswith("run ")]
+    assert len(events) > 500 and any("data_docs" in where for where, _ in texts)
+    assert sum(len(content) for _, content in texts) > 1_000_000
+    files = [where for where, _ in texts if where.startswith("/")]
+    print(f"\nscanned {len(events):,} events, {sum('data_docs' in f for f in files):,} Data Docs files, "
+          f"{sum(f.endswith('.log') for f in files):,} log files, {len(run_record.python_log):,} Python log lines; "
+          f"{sum(len(content) for _, content in texts) / 1e6:.1f} M characters")
+    found = personal_data_found(texts, personal)
+    assert found == [], "personal data in:\n" + "\n".join(found[:50])
+
+    # the scan finds what it looks for, in any shape: a planted email in metadata, a reformatted phone in a log line
+    with (settings.world_dir / "ground_truth" / "people.csv").open(newline="", encoding="utf-8") as handle:
+        person = next(row for row in csv.DictReader(handle) if row["phone_e164"].startswith("+1"))
+    national = person["phone_e164"][2:]
+    run_record.instance.report_runless_asset_event(dg.AssetObservation(
+        asset_key=dg.AssetKey(["planted"]),
+        metadata={"sample": dg.MetadataValue.md(f"| `{person['email'].upper()}` |")}))
+    planted_log = settings.home / "planted.log"
+    planted_log.write_text(f"calling ({national[:3]}) {national[3:6]}-{national[6:]} for {person['first_name']} "
+                           f"{person['last_name']}\n", encoding="utf-8")
+    try:
+        found = personal_data_found(run_texts(run_record, settings, text), personal)
+    finally:
+        planted_log.unlink()
+    assert any("ASSET_OBSERVATION" in line and person["email"].lower() in line for line in found), found
+    assert any(line.startswith(str(planted_log)) and f"{person['first_name']} {person['last_name']}".lower() in line
+               and f"({national[:3]})" in line for line in found), found
+
+
 @pytest.mark.parametrize("model", sorted(STAGING_TRUTH))
 def test_staging_holds_one_row_per_good_true_record(platform_run, model: str) -> None:
     """Every true record minus the planted bad ones (and order lines waiting with a bad order)."""
@@ -720,41 +759,3 @@ def run_texts(record: RunRecord, settings: Settings, text: str) -> list[tuple[st
 
 def personal_data_found(texts: list[tuple[str, str]], personal: PersonalData) -> list[str]:
     return [f"{where}: {', '.join(hits)}" for where, content in texts if (hits := personal.find(content))]
-
-
-def test_no_personal_data_in_events_logs_or_data_docs(platform_run, run_record: RunRecord) -> None:
-    """No email, full name, street or phone of the world's people (nor a planted malformed one) in
-    any event of the run, its Python logging and printout, Data Docs or a log file. Then a value
-    planted in an event's metadata and in a log file is found: the scan can fail."""
-    settings, (_, text) = platform_run
-    personal = PersonalData.of_world(settings.world_dir)
-    assert len(personal.national) > 900 and personal.bad_phones
-    assert sum(map(len, personal.by_first_word.values())) > 3000
-    texts = run_texts(run_record, settings, text)
-    events = [where for where, _ in texts if where.startswith("run ")]
-    assert len(events) > 500 and any("data_docs" in where for where, _ in texts)
-    assert sum(len(content) for _, content in texts) > 1_000_000
-    files = [where for where, _ in texts if where.startswith("/")]
-    print(f"\nscanned {len(events):,} events, {sum('data_docs' in f for f in files):,} Data Docs files, "
-          f"{sum(f.endswith('.log') for f in files):,} log files, {len(run_record.python_log):,} Python log lines; "
-          f"{sum(len(content) for _, content in texts) / 1e6:.1f} M characters")
-    found = personal_data_found(texts, personal)
-    assert found == [], "personal data in:\n" + "\n".join(found[:50])
-
-    # the scan finds what it looks for, in any shape: a planted email in metadata, a reformatted phone in a log line
-    with (settings.world_dir / "ground_truth" / "people.csv").open(newline="", encoding="utf-8") as handle:
-        person = next(row for row in csv.DictReader(handle) if row["phone_e164"].startswith("+1"))
-    national = person["phone_e164"][2:]
-    run_record.instance.report_runless_asset_event(dg.AssetObservation(
-        asset_key=dg.AssetKey(["planted"]),
-        metadata={"sample": dg.MetadataValue.md(f"| `{person['email'].upper()}` |")}))
-    planted_log = settings.home / "planted.log"
-    planted_log.write_text(f"calling ({national[:3]}) {national[3:6]}-{national[6:]} for {person['first_name']} "
-                           f"{person['last_name']}\n", encoding="utf-8")
-    try:
-        found = personal_data_found(run_texts(run_record, settings, text), personal)
-    finally:
-        planted_log.unlink()
-    assert any("ASSET_OBSERVATION" in line and person["email"].lower() in line for line in found), found
-    assert any(line.startswith(str(planted_log)) and f"{person['first_name']} {person['last_name']}".lower() in line
-               and f"({national[:3]})" in line for line in found), found

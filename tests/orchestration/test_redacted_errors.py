@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from activations.governance.redaction import Redactor
-from orchestration.privacy import redacted_errors
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
 
@@ -45,7 +45,7 @@ def test_a_failed_steps_error_is_scrubbed_with_its_whole_chain() -> None:
     assert "jane.doe" not in text and "gmail.com" not in text
     # the scrubbed traceback keeps what helps: both exceptions, their types and where they were raised
     assert "Could not convert string 'j***@g***.com' to INT32" in text and "KeyError: 'j***@g***.com'" in text
-    assert "test_privacy.py" in text
+    assert "test_redacted_errors.py" in text
 
 
 def test_with_samples_allowed_a_failed_step_keeps_its_error_as_raised() -> None:
