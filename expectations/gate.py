@@ -11,6 +11,10 @@ For one table it
 4. writes every failing row of a row-level rule to `quality.quarantine`, the load to
    `quality.load_validations`, and the (masked) result to Data Docs.
 
+Samples of failing values (in the report and in Data Docs) of a rule marked `pii` are masked
+by the gate's `Redactor` unless it allows samples (`CDP_ALLOW_PII_IN_METADATA`); quarantine
+keeps the offending value itself, as data in the warehouse.
+
 The table passes when every critical rule holds within its tolerance and no expected column
 was dropped or retyped.
 """
@@ -27,6 +31,7 @@ import great_expectations as gx
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from activations.governance.redaction import REDACT, Redactor, mask  # noqa: F401 - mask: this module's API before
 from expectations import quarantine
 from expectations.docs import DataDocs
 from expectations.rules import CRITICAL, WARNING, Context, Rule, TableSuite, no_variant, row_count_between
@@ -42,28 +47,6 @@ SAMPLES = 5
 
 def dataset_of(source: str) -> str:
     return f"raw_{source}"
-
-
-def mask(value: Any) -> str:
-    """A personal value shown only by its shape: `j***@g***.com`, `***-***-**34`, `J***`."""
-    text = "" if value is None else str(value)
-    if "@" in text:
-        local, _, domain = text.partition("@")
-        head, dot, tld = domain.rpartition(".")
-        shown_domain = f"{head[:1]}***{dot}{tld}" if dot else f"{domain[:1]}***"
-        return f"{local[:1]}***@{shown_domain}"
-    digits = sum(ch.isdigit() for ch in text)
-    if digits >= 5:
-        seen = 0
-        out = []
-        for ch in reversed(text):
-            if ch.isdigit():
-                seen += 1
-                out.append(ch if seen <= 2 else "*")
-            else:
-                out.append(ch)
-        return "".join(reversed(out))
-    return f"{text[:1]}***" if text else ""
 
 
 @dataclass
@@ -171,9 +154,11 @@ class Gate:
         docs: DataDocs | None = None,
         now: datetime | None = None,
         default_phone_region: str = "US",
+        redactor: Redactor = REDACT,
     ) -> None:
         self.warehouse = warehouse
         self.docs = docs
+        self.redactor = redactor
         self.now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self.context = Context(now=self.now, default_phone_region=default_phone_region)
         self.gx = gx.get_context(mode="ephemeral")
@@ -239,7 +224,7 @@ class Gate:
             report.quarantined_rows = int(failed["row_id"].nunique())
             report.new_quarantine_entries = quarantine.record_failures(self.warehouse, failed, self.now)
         if self.docs is not None:
-            _mask_result(result, {rule.name for rule in applicable if rule.pii})
+            _mask_result(result, {rule.name for rule in applicable if rule.pii}, self.redactor)
             report.data_docs = self.docs.publish(gx_suite, result, load_id=load_id, now=self.now)
         self._record(report)
         return report
@@ -367,14 +352,14 @@ class Gate:
     def _rule_result(self, rule: Rule, outcome: Any, values: pd.DataFrame) -> RuleResult:
         result = outcome.result or {}
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
-            message = outcome.exception_info.get("exception_message") or "the expectation raised"
+            message = self.redactor.text(outcome.exception_info.get("exception_message") or "the expectation raised")
             return RuleResult(rule, applicable=True, success=False, observed=f"error: {message}")
         count = int(result.get("unexpected_count") or 0)
         samples: list[str] = []
         if rule.row_level:
             for entry in (result.get("unexpected_index_list") or [])[:SAMPLES]:
                 value = _offending(rule, entry["_row_id"], values)
-                samples.append(mask(value) if rule.pii else str(value))
+                samples.append(self.redactor.sample(value) if rule.pii else str(value))
         observed = result.get("observed_value")
         return RuleResult(
             rule,
@@ -439,23 +424,25 @@ def _offending(rule: Rule, key: Any, values: pd.DataFrame) -> Any:
     return "" if is_missing(value) else value
 
 
-def _mask_result(result: Any, pii_rules: set[str]) -> None:
-    """Masks personal values and trims long lists in a validation result before it is stored."""
+def _mask_result(result: Any, pii_rules: set[str], redactor: Redactor) -> None:
+    """Masks personal values (unless the redactor allows samples) and trims long lists in a
+    validation result before it is stored."""
     for outcome in result.results:
         detail = outcome.result or {}
         personal = outcome.expectation_config.meta.get("rule") in pii_rules
+
+        def shown(value: Any, personal: bool = personal) -> Any:
+            return redactor.sample(value) if personal else value
+
         for name in ("unexpected_list", "partial_unexpected_list"):
             if name in detail:
-                detail[name] = [mask(v) if personal else v for v in detail[name][:20]]
+                detail[name] = [shown(v) for v in detail[name][:20]]
         for name in ("unexpected_index_list", "partial_unexpected_index_list"):
             if name in detail:
-                detail[name] = [
-                    {k: (mask(v) if personal and k != "_row_id" else v) for k, v in entry.items()}
-                    for entry in detail[name][:20]
-                ]
+                detail[name] = [{k: (shown(v) if k != "_row_id" else v) for k, v in entry.items()}
+                                for entry in detail[name][:20]]
         if "partial_unexpected_counts" in detail:
             detail["partial_unexpected_counts"] = [
-                {**entry, "value": mask(entry["value"]) if personal else entry["value"]}
-                for entry in detail["partial_unexpected_counts"][:20]
+                {**entry, "value": shown(entry["value"])} for entry in detail["partial_unexpected_counts"][:20]
             ]
         detail.pop("unexpected_index_query", None)

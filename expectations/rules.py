@@ -279,6 +279,7 @@ def no_variant(column: str, variant: str, *, tolerate: float) -> Rule:
     return Rule(
         name=f"{variant}_empty", description=f"`{column}` values have its type (dlt put others in `{variant}`)",
         severity=WARNING, tolerate=tolerate, reason="wrong_type", columns=(variant,), value_column=variant,
+        pii=True,  # a value of any column that changed type: a phone number loaded as a number, say
         build=lambda ctx, mostly: _expectations().ExpectColumnValuesToBeNull(column=variant, mostly=mostly),
     )
 

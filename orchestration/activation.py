@@ -20,6 +20,7 @@ import dagster as dg
 
 from activations.config import ActivationConfig, AudienceSpec, load_config
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
 
@@ -61,7 +62,7 @@ def _membership_asset(audience: AudienceSpec, snapshot: dg.AssetKey | None) -> d
     def _membership(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         from activations.runner import record_membership
 
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report = record_membership(warehouse, audience, run_id=context.run.run_id)
         rows = "\n".join(f"| {s['customer_id']} | {s['change']} | {s['reason']} |" for s in report.sample)
         context.log.info("audience %s: %s members, %s entered, %s exited", audience.name, report.size,
@@ -100,7 +101,7 @@ def _activation_asset(config: ActivationConfig, audience: AudienceSpec, destinat
         from activations.runner import activate, unconsented_sent_rows
 
         client = spec.build(os.environ)
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report = activate(warehouse, config, audience.name, destination, client, run_id=context.run.run_id)
             refused = unconsented_sent_rows(warehouse, destination, spec.channel, audience.name, context.run.run_id)
         context.log.info("activation %s -> %s: %s", audience.name, destination, report.counts())

@@ -432,7 +432,8 @@ def _run_activation(audience: str | None, destination: str | None, dry_run: bool
                                   dry_run=dry_run, actor=cli_actor())
             except Exception as exc:  # one destination failing does not stop the others
                 failed = True
-                click.echo(f"{audience_name} -> {destination_name}: FAILED: {exc}", err=True)
+                # this output is logged where syncs run from cron: no data values in it
+                click.echo(f"{audience_name} -> {destination_name}: FAILED: {settings.redactor.text(exc)}", err=True)
                 continue
             if dry_run:
                 click.echo(plan_text(report))

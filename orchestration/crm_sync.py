@@ -20,6 +20,7 @@ import dagster as dg
 
 from activations.crm.config import CrmSyncConfig
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
+from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 RECONCILE_KEY = dg.AssetKey(["crm_sync", "contact_edits"])
@@ -62,7 +63,7 @@ def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) 
     def crm_reconcile(context: dg.AssetExecutionContext, platform: PlatformResource) -> Iterator[dg.MaterializeResult]:
         from activations.crm.sync import reconcile
 
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report = reconcile(warehouse, config, run_id=context.run.run_id)
         context.log.info("CRM reconcile: %s", report.counts())
         rows = "\n".join(f"| {c['contact_id']} | {c['field']} | {c['resolution']} |" for c in report.conflicts[:20])
@@ -94,10 +95,11 @@ def crm_sync_assets(config: CrmSyncConfig, upstream_of_push: list[dg.AssetKey]) 
         from activations.crm.sync import DESTINATION, blocked_customers, push
 
         client = crm_destination(config, crm_api)
-        created = client.ensure_properties()
+        with redacted_errors(platform.redactor):
+            created = client.ensure_properties()
         if created:
             context.log.info("created CRM properties %s", ", ".join(created))
-        with platform.warehouse() as warehouse:
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
             report, plan = push(warehouse, config, client, run_id=context.run.run_id)
             sent = warehouse.query(
                 "select distinct customer_id from activation.activation_ledger where sync_run_id = ?"
@@ -134,7 +136,12 @@ def crm_loop_job(other_sources: list[str]) -> Any:
                                description="The two-way CRM loop: pull, reconcile, identity, profiles, push.")
 
 
-def crm_automations(job: Any) -> tuple[list, list]:
+def crm_automations(job: Any, redactor: Any = None) -> tuple[list, list]:
+    """The loop's schedule and sensors. `redactor` (an `activations.governance.redaction.Redactor`;
+    default: mask) scrubs the errors the failure sensor records: they can quote data values."""
+    from activations.governance.redaction import REDACT
+
+    redactor = redactor or REDACT
     schedule = dg.ScheduleDefinition(name="crm_loop_hourly", job=job, cron_schedule="15 * * * *",
                                      execution_timezone="UTC", description="The whole CRM loop, hourly.")
 
@@ -179,6 +186,7 @@ def crm_automations(job: Any) -> tuple[list, list]:
                   for entry in steps if entry.dagster_event and entry.dagster_event.step_failure_data.error]
         if errors:
             message = f"{message} {'; '.join(errors)}"
+        message = redactor.text(message)  # an error can quote a value (a server's answer, a failed cast)
         context.log.error("CRM loop run %s failed: %s", context.dagster_run.run_id, message)
         context.instance.report_runless_asset_event(dg.AssetObservation(
             asset_key=PUSH_KEY, metadata={"failed_run_id": context.dagster_run.run_id, "failure": message[:2000],

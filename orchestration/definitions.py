@@ -40,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
               *activation, *crm, *governance, *privacy_assets(activation_config, crm_config)]
     schedules, sensors, jobs = automations(settings)
     loop = crm_loop_job([source for source in SOURCES if source != "crm"])
-    loop_schedules, loop_sensors = crm_automations(loop)
+    loop_schedules, loop_sensors = crm_automations(loop, settings.redactor)
     retention_job, retention_schedule = retention_automations()
     privacy_job, privacy_schedule = privacy_automations()
     definitions = dg.Definitions(

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 
 IDENTITY_GROUP = "identity"
@@ -45,7 +46,7 @@ def probabilistic_matching(context: dg.AssetExecutionContext, platform: Platform
     from transform.matching.runner import run_matching
     from transform.matching.settings import load_settings
 
-    with platform.warehouse() as warehouse:
+    with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
         report = run_matching(warehouse, load_settings(), datetime.now(timezone.utc))
     values = {k: v for k, v in dataclasses.asdict(report).items() if isinstance(v, (int, float))}
     context.log.info("probabilistic matching: %s", values)
@@ -70,7 +71,7 @@ def identity_health(context: dg.AssetExecutionContext, platform: PlatformResourc
     from transform.health import HealthBounds, measure, problems, record
 
     bounds = HealthBounds.from_dbt_project()
-    with platform.warehouse() as warehouse:
+    with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
         report = measure(warehouse, datetime.now(timezone.utc))
         record(warehouse, report, context.run.run_id)
     rates = "\n".join(f"| {table} | {rate:.1%} |" for table, rate in sorted(report.match_rate.items()))

@@ -12,6 +12,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from activations.governance import tombstones
 from dlt_sources.pipelines import SOURCES, SourceSpec
 from orchestration.policy import DUCKDB_WRITERS_POOL, INGEST_GROUP
+from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 class RawZoneTranslator(DagsterDltTranslator):
@@ -71,15 +72,16 @@ def _source_assets(spec: SourceSpec, platform: PlatformResource) -> dg.AssetsDef
 
         hashes = tombstone_hashes(platform)
         counter = DropCounter()
-        source = drop_tombstoned(_run_source(spec, platform, crm_api), hashes, counter,
-                                 default_region=platform.default_phone_region)
-        for event in dlt.run(
-            context=context,
-            dlt_source=source,
-            dlt_pipeline=platform.pipeline(spec.name),
-            loader_file_format=platform.loader_file_format,
-        ):
-            yield with_tombstone_metadata(event, spec.name, counter, len(hashes))
+        with redacted_errors(platform.redactor):  # dlt's errors can quote the rows they failed on
+            source = drop_tombstoned(_run_source(spec, platform, crm_api), hashes, counter,
+                                     default_region=platform.default_phone_region)
+            for event in dlt.run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=platform.pipeline(spec.name),
+                loader_file_format=platform.loader_file_format,
+            ):
+                yield with_tombstone_metadata(event, spec.name, counter, len(hashes))
         if counter.total:
             context.log.info("tombstones: %s record(s) of deleted people dropped from %s", counter.total, spec.name)
 

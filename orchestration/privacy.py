@@ -30,6 +30,7 @@ from activations.governance.deletion import (
     record_compaction,
 )
 from orchestration.policy import DUCKDB_WRITERS_POOL, GOVERNANCE_GROUP
+from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
 
 PRIVACY_KEY = dg.AssetKey(["governance", "privacy_requests"])
@@ -118,8 +119,10 @@ def privacy_assets(activation: ActivationConfig, crm_config: CrmSyncConfig) -> l
                         crm_token=crm_api.access_token, landing_dir=Path(platform.landing_dir),
                         pipelines_dir=Path(platform.home) / "dlt_pipelines",
                         default_region=platform.default_phone_region)
-        result = run_requests(platform.warehouse, run, target=platform.target, warehouse_path=platform.warehouse_path,
-                              actor=f"dagster:{context.run.run_id}", run_id=context.run.run_id)
+        with redacted_errors(platform.redactor):
+            result = run_requests(platform.warehouse, run, target=platform.target,
+                                  warehouse_path=platform.warehouse_path, actor=f"dagster:{context.run.run_id}",
+                                  run_id=context.run.run_id)
         for outcome in result.outcomes:
             if outcome.status == "failed":
                 context.log.warning("privacy request %s: step %s %s failed: %s", outcome.request_id, outcome.step,

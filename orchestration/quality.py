@@ -9,7 +9,8 @@ One multi-asset check per source validates the newest load of each of its tables
 - `quality_warnings`: fails with WARN (downstream still runs) on warning expectations, new
   columns and type changes; passes when there is nothing to report.
 
-Rows that fail row-level expectations are quarantined either way.
+Rows that fail row-level expectations are quarantined either way. Samples of failing personal
+values are masked in the metadata and Data Docs unless CDP_ALLOW_PII_IN_METADATA is on.
 """
 
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from dlt_sources.pipelines import SOURCES
 from expectations.rules import CRITICAL
 from expectations.suites import suites_for
 from orchestration.policy import DUCKDB_WRITERS_POOL
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 
 GATE = "quality_gate"
@@ -105,8 +107,9 @@ def _source_checks(source: str) -> dg.AssetChecksDefinition:
 
         selected = context.selected_asset_check_keys
         wanted = {key.asset_key.path[-1] for key in selected}
-        with platform.warehouse() as warehouse:
-            gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir), default_phone_region=platform.default_phone_region)
+        with redacted_errors(platform.redactor), platform.warehouse() as warehouse:
+            gate = Gate(warehouse, docs=DataDocs(platform.data_docs_dir),
+                        default_phone_region=platform.default_phone_region, redactor=platform.redactor)
             reports = gate.validate_all(tuple(suite for suite in suites if suite.asset_table in wanted))
         for table in (table for table in assets if table in wanted):
             key = _asset_key(source, table)

@@ -26,6 +26,7 @@ class PlatformResource(dg.ConfigurableResource):
     postgres_url: str = ""
     default_phone_region: str = "US"
     dbt_env: dict[str, str] = {}
+    allow_pii_in_metadata: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlatformResource:
@@ -38,6 +39,7 @@ class PlatformResource(dg.ConfigurableResource):
             postgres_url=settings.postgres.url if settings.target == "postgres" else "",
             default_phone_region=settings.default_phone_region,
             dbt_env=settings.dbt_env(),
+            allow_pii_in_metadata=settings.allow_pii_in_metadata,
         )
 
     def landing(self, source: str) -> str:
@@ -57,6 +59,13 @@ class PlatformResource(dg.ConfigurableResource):
 
         return connect(self.target, duckdb_path=self.warehouse_path, postgres_dsn=self.postgres_url or None,
                        read_only=read_only)
+
+    @property
+    def redactor(self) -> Any:
+        """What the assets may show of data values (`activations.governance.redaction.Redactor`)."""
+        from activations.governance.redaction import Redactor
+
+        return Redactor(allow_samples=self.allow_pii_in_metadata)
 
     @property
     def data_docs_dir(self) -> Path:

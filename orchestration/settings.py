@@ -4,6 +4,9 @@
 Dagster resources (`duckdb`, the embedded default, or `postgres`). Everything else has a
 default under `CDP_HOME` (default: `warehouse/` in the project folder). Secrets such as the
 CRM token are not read here: the Dagster resources take them as `dg.EnvVar`.
+
+`CDP_ALLOW_PII_IN_METADATA` (default off) lets samples of personal values appear unmasked in
+Dagster metadata, logs and Data Docs (see activations/governance/redaction.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from activations.governance.redaction import Redactor, parse_setting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "transform"
@@ -50,6 +55,7 @@ class Settings:
     destinations_file: Path = PROJECT_ROOT / "activations" / "destinations.yml"
     retention_file: Path = PROJECT_ROOT / "activations" / "retention.yml"
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    allow_pii_in_metadata: bool = False  # samples of personal values unmasked in metadata, logs, Data Docs
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -87,7 +93,13 @@ class Settings:
             destinations_file=Path(env.get("CDP_DESTINATIONS_FILE") or PROJECT_ROOT / "activations" / "destinations.yml"),
             retention_file=Path(env.get("CDP_RETENTION_FILE") or PROJECT_ROOT / "activations" / "retention.yml"),
             postgres=pg,
+            allow_pii_in_metadata=parse_setting(env.get("CDP_ALLOW_PII_IN_METADATA")),
         )
+
+    @property
+    def redactor(self) -> Redactor:
+        """What reports may show of data values (masked unless CDP_ALLOW_PII_IN_METADATA is on)."""
+        return Redactor(allow_samples=self.allow_pii_in_metadata)
 
     @property
     def pipelines_dir(self) -> Path:

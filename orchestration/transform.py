@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER
+from orchestration.redaction import redacted_errors
 from orchestration.resources import PlatformResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
@@ -91,7 +92,8 @@ def transform_assets(settings: Settings) -> dg.AssetsDefinition:
     def _dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource
     ) -> Iterator[Any]:
-        with platform.dbt_environment():
+        # a failed cast quotes the value in DuckDB's error, and dbt passes it on
+        with platform.dbt_environment(), redacted_errors(platform.redactor):
             # Dagster runs the dbt models in several steps around the Python assets (probabilistic
             # matching, identity health). buildable: a test runs in the step that builds its last
             # model (its other models are built or upstream by then), so a relationship test

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
+import logging
+import re
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -32,12 +37,48 @@ def local_systems(tmp_path_factory: pytest.TempPathFactory):
         yield settings, destinations
 
 
+@dataclass
+class RunRecord:
+    """What the demo run left beside the warehouse: its Dagster instance (every event of the run),
+    when it started, and what Python logging emitted at INFO while it ran."""
+
+    instance: dg.DagsterInstance
+    started: float = 0.0
+    python_log: list[str] = field(default_factory=list)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(f"{record.name}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - a record whose arguments do not format is kept as it came
+            self.lines.append(f"{record.name}: {record.msg!r} {record.args!r}")
+
+
 @pytest.fixture(scope="module")
-def platform_run(local_systems) -> tuple[Settings, object]:
+def run_record() -> RunRecord:
+    return RunRecord(instance=dg.DagsterInstance.ephemeral())
+
+
+@pytest.fixture(scope="module")
+def platform_run(local_systems, run_record: RunRecord) -> tuple[Settings, object]:
     settings, destinations = local_systems
     lines: list[str] = []
-    outcome = run_demo(settings, people=1000, seed=7, echo=lines.append, instance=dg.DagsterInstance.ephemeral(),
-                       destinations=destinations)
+    root = logging.getLogger()
+    handler, level = _Collect(run_record.python_log), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    run_record.started = time.time()
+    try:
+        outcome = run_demo(settings, people=1000, seed=7, echo=lines.append, instance=run_record.instance,
+                           destinations=destinations)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
     return settings, (outcome, "\n".join(lines))
 
 
@@ -116,6 +157,43 @@ def test_the_audit_log_holds_the_runs_governed_changes_and_nothing_personal(plat
     assert values & customer_ids == set()
     person_subjects = {subject for _, kind, subject, _ in details if kind == "customer"}
     assert person_subjects and all(len(s) == 64 for s in person_subjects)
+# right after the run, before other tests add runs or files (the helpers are at the end)
+def test_no_personal_data_in_events_logs_or_data_docs(platform_run, run_record: RunRecord) -> None:
+    """No email, full name, street or phone of the world's people (nor a planted malformed one) in
+    any event of the run, its Python logging and printout, Data Docs or a log file. Then a value
+    planted in an event's metadata and in a log file is found: the scan can fail."""
+    settings, (_, text) = platform_run
+    personal = PersonalData.of_world(settings.world_dir)
+    assert len(personal.national) > 900 and personal.bad_phones
+    assert sum(map(len, personal.by_first_word.values())) > 3000
+    texts = run_texts(run_record, settings, text)
+    events = [where for where, _ in texts if where.startswith("run ")]
+    assert len(events) > 500 and any("data_docs" in where for where, _ in texts)
+    assert sum(len(content) for _, content in texts) > 1_000_000
+    files = [where for where, _ in texts if where.startswith("/")]
+    print(f"\nscanned {len(events):,} events, {sum('data_docs' in f for f in files):,} Data Docs files, "
+          f"{sum(f.endswith('.log') for f in files):,} log files, {len(run_record.python_log):,} Python log lines; "
+          f"{sum(len(content) for _, content in texts) / 1e6:.1f} M characters")
+    found = personal_data_found(texts, personal)
+    assert found == [], "personal data in:\n" + "\n".join(found[:50])
+
+    # the scan finds what it looks for, in any shape: a planted email in metadata, a reformatted phone in a log line
+    with (settings.world_dir / "ground_truth" / "people.csv").open(newline="", encoding="utf-8") as handle:
+        person = next(row for row in csv.DictReader(handle) if row["phone_e164"].startswith("+1"))
+    national = person["phone_e164"][2:]
+    run_record.instance.report_runless_asset_event(dg.AssetObservation(
+        asset_key=dg.AssetKey(["planted"]),
+        metadata={"sample": dg.MetadataValue.md(f"| `{person['email'].upper()}` |")}))
+    planted_log = settings.home / "planted.log"
+    planted_log.write_text(f"calling ({national[:3]}) {national[3:6]}-{national[6:]} for {person['first_name']} "
+                           f"{person['last_name']}\n", encoding="utf-8")
+    try:
+        found = personal_data_found(run_texts(run_record, settings, text), personal)
+    finally:
+        planted_log.unlink()
+    assert any("ASSET_OBSERVATION" in line and person["email"].lower() in line for line in found), found
+    assert any(line.startswith(str(planted_log)) and f"{person['first_name']} {person['last_name']}".lower() in line
+               and f"({national[:3]})" in line for line in found), found
 
 
 @pytest.mark.parametrize("model", sorted(STAGING_TRUTH))
@@ -944,3 +1022,96 @@ def test_a_deleted_person_leaves_no_trace_even_after_the_sources_are_loaded_agai
         assert dropped > 0, "the reload must have met the person's rows and dropped them"
     # (the landing folder holds the files as delivered again, the person's lines included)
     no_trace_anywhere("after loading the sources again", (copy.pipelines_dir, home / "exports"))
+# -- nothing personal in logs, metadata or Data Docs ----------------------------------------------
+
+PHONE_RUN = re.compile(r"\+?\(?\d[\d ().\-]{5,}\d")
+
+
+@dataclass
+class PersonalData:
+    """The sample world's personal values: every person's email, full name, street and phone, and
+    the planted malformed emails and phones (typos of them). `find` tells which occur in a text:
+    words and emails case-insensitively, phones by their digits in any format (`+1 (415) 555-0123`
+    holds 4155550123)."""
+
+    by_first_word: dict[str, set[str]] = field(default_factory=dict)  # lower-cased values by their first word
+    national: set[str] = field(default_factory=set)  # phone digits without the country code
+    bad_phones: set[str] = field(default_factory=set)  # digits of planted malformed phones (7 or more)
+
+    def add(self, value: str) -> None:
+        value = value.strip().lower()
+        first = re.match(r"\w+", value)
+        if first and len(value) >= 6:
+            self.by_first_word.setdefault(first.group(), set()).add(value)
+
+    @classmethod
+    def of_world(cls, world: Path) -> PersonalData:
+        found = cls()
+        with (world / "ground_truth" / "people.csv").open(newline="", encoding="utf-8") as handle:
+            for person in csv.DictReader(handle):
+                for value in (person["email"], f"{person['first_name']} {person['last_name']}", person["street"]):
+                    if value:
+                        found.add(value)
+                if person["phone_e164"]:
+                    digits = re.sub(r"\D", "", person["phone_e164"])
+                    found.national.add(digits[-10:])
+        with (world / "ground_truth" / "bad_rows.csv").open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row["kind"] == "malformed_email" and not row["value"].startswith("@"):
+                    found.add(row["value"])
+                elif row["kind"] == "malformed_phone" and len(re.sub(r"\D", "", row["value"])) >= 7:
+                    found.bad_phones.add(re.sub(r"\D", "", row["value"]))
+        return found
+
+    def find(self, text: str) -> list[str]:
+        lower = text.lower()
+        hits = {value for word in re.finditer(r"\w+", lower)
+                for value in self.by_first_word.get(word.group(), ()) if lower.startswith(value, word.start())}
+        for run in PHONE_RUN.finditer(text):
+            digits = re.sub(r"\D", "", run.group())
+            if digits[-10:] in self.national or any(digits.endswith(bad) for bad in self.bad_phones):
+                hits.add(run.group())
+        return sorted(hits)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def run_texts(record: RunRecord, settings: Settings, text: str) -> list[tuple[str, str]]:
+    """(where, text) for everything the run wrote that is not the warehouse: every event of every
+    run in the instance (messages, metadata, check descriptions, step errors), Python logging,
+    the demo's printout, every file of Data Docs and every log file written since the run began."""
+    from dagster_shared.serdes import serialize_value
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    texts = [("python logging", "\n".join(record.python_log)), ("demo output", text)]
+    # "": events reported outside a run (a sensor's observation)
+    for run_id in [*(run.run_id for run in record.instance.get_runs()), ""]:
+        for entry in record.instance.all_logs(run_id):
+            kind = entry.dagster_event.event_type_value if entry.dagster_event else "log message"
+            where = f"run {run_id[:8] or '(none)'} {kind} of {entry.step_key or 'the run'}"
+            texts.append((where, "\n".join(_strings(json.loads(serialize_value(entry))))))
+    data_docs = settings.home / "data_docs"
+    logs = [path for folder in (settings.home, DBT_PROJECT_DIR) for path in folder.rglob("*.log")
+            if path.stat().st_mtime >= record.started - 1]
+    for path in [*(p for p in data_docs.rglob("*") if p.is_file()), *logs]:
+        try:
+            content = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if path.suffix == ".json":
+            content = "\n".join(_strings(json.loads(content)))
+        texts.append((str(path), html.unescape(content)))
+    return texts
+
+
+def personal_data_found(texts: list[tuple[str, str]], personal: PersonalData) -> list[str]:
+    return [f"{where}: {', '.join(hits)}" for where, content in texts if (hits := personal.find(content))]

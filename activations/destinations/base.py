@@ -14,7 +14,10 @@ retries, and the checks every destination's settings go through.
 - 401 and 403 raise `DestinationAuthError` at once, other 4xx `DestinationRequestError` (the
   request itself is wrong: retrying cannot help); retries spent raise `DestinationUnavailable`.
 
-Every error names the destination, and none carries a credential.
+Every error names the destination, and none carries a credential. A message quotes a server's
+answer scrubbed (`activations.governance.redaction.scrub`: email- and phone-shaped parts masked),
+since messages reach logs and Dagster; the error's `detail` keeps the answer as it was (the CRM
+sync writes it to the activation ledger, a table in the warehouse).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+
+from activations.governance.redaction import scrub
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
@@ -395,7 +400,8 @@ class HttpClient:
                 if 200 <= status < 300:
                     return response
                 detail = server_detail(response)
-                problem = f"{status} {response.reason or ''}".rstrip() + (f": {detail}" if detail else "")
+                # the message reaches logs and Dagster: a server's detail can quote the record it refused
+                problem = f"{status} {response.reason or ''}".rstrip() + (f": {scrub(detail)}" if detail else "")
                 if status in AUTH_STATUSES:
                     raise DestinationAuthError(
                         f"destination {self.destination_name!r}: {what} was refused with {problem}; check the "
@@ -466,7 +472,7 @@ def answer_json(response: requests.Response, destination: str, expected: Iterabl
     if not isinstance(body, dict) or missing:
         raise DestinationError(
             f"destination {destination!r}: answered {response.status_code} with an unexpected body"
-            + (f" (no {', '.join(missing)})" if isinstance(body, dict) else "") + f": {_clip(response.text)!r}",
+            + (f" (no {', '.join(missing)})" if isinstance(body, dict) else "") + f": {scrub(_clip(response.text))!r}",
             destination=destination, status=response.status_code)
     return body
 

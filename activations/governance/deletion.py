@@ -52,6 +52,7 @@ import pandas as pd
 from activations.engine import SCHEMA as ACTIVATION, STATE, SyncEngine
 from activations.governance import audit
 from activations.governance.people import Person
+from activations.governance.redaction import scrub
 from activations.governance.sweep import Needles, SweepReport, purge
 
 SCHEMA = audit.SCHEMA
@@ -89,7 +90,6 @@ DDL = (
     )""",
 )
 
-_EMAIL = re.compile(r"[^@\s\"']+@[^@\s\"']+\.[A-Za-z]{2,}")
 
 
 class PrivacyRequestError(ValueError):
@@ -486,8 +486,8 @@ def _record_step(warehouse: Any, outcome: StepOutcome, *, actor: str, now: datet
 
 
 def _scrub(text: str) -> str:
-    """An error message without email addresses (a destination may echo what it was sent)."""
-    return _EMAIL.sub("<email>", text)[:500]
+    """An error message without emails or phone numbers (a destination may echo what it was sent)."""
+    return scrub(text)[:500]
 
 
 def _all_but(warehouse: Any, schema: str) -> list[str]:

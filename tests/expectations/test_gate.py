@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from activations.governance.redaction import REDACT, Redactor
 from dlt_sources.email import email_source
 from expectations import quarantine
 from expectations.docs import DataDocs
@@ -55,9 +56,9 @@ class Feed:
         path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
         run_source("email", email_source(bucket_url=str(self.landing)), self.root)
 
-    def validate(self, docs: bool = False):  # noqa: ANN201
+    def validate(self, docs: bool = False, redactor: Redactor = REDACT):  # noqa: ANN201
         with DuckDBWarehouse(self.root / "wh.duckdb") as warehouse:
-            gate = Gate(warehouse, now=NOW, docs=DataDocs(self.root / "docs") if docs else None)
+            gate = Gate(warehouse, now=NOW, docs=DataDocs(self.root / "docs") if docs else None, redactor=redactor)
             return gate.validate(EMAIL_SUITE)
 
     def quarantined(self) -> set[tuple[str, str]]:
@@ -186,6 +187,16 @@ def test_data_docs_are_built_with_personal_data_masked(feed: Feed) -> None:
     assert page.exists() and (feed.root / "docs" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     html = page.read_text(encoding="utf-8")
     assert "email_events" in html and "jane doe@example.com" not in html and "j***@e***.com" in html
+    assert result_of(report, "email_email_format").samples == ["j***@e***.com"]
+    stored = [path.read_text(encoding="utf-8") for path in (feed.root / "docs").rglob("*.json")]
+    assert stored and not any("jane doe" in text for text in stored)  # nor in the stored validation result
+
+
+def test_samples_are_shown_when_the_setting_allows_them(feed: Feed) -> None:
+    feed.load([event(n, email="jane doe@example.com" if n == 0 else f"p{n}@example.com") for n in range(20)])
+    report = feed.validate(docs=True, redactor=Redactor(allow_samples=True))
+    assert result_of(report, "email_email_format").samples == ["jane doe@example.com"]
+    assert "jane doe@example.com" in Path(report.data_docs.removeprefix("file://")).read_text(encoding="utf-8")
 
 
 def test_mask_keeps_only_the_shape() -> None:

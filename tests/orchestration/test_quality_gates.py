@@ -33,8 +33,9 @@ def event(n: int, email: str | None = None, bounce_type: str | None = None) -> d
 
 
 class Platform:
-    def __init__(self, root: Path) -> None:
-        self.settings = Settings(home=root / "home", world_dir=root / "world")
+    def __init__(self, root: Path, allow_pii_in_metadata: bool = False) -> None:
+        self.settings = Settings(home=root / "home", world_dir=root / "world",
+                                 allow_pii_in_metadata=allow_pii_in_metadata)
         self.landing = self.settings.landing_dir / "email"
         self.landing.mkdir(parents=True)
         self.batches = 0
@@ -87,6 +88,7 @@ def test_a_breach_blocks_downstream_and_released_rows_flow_on(platform: Platform
     gate = evaluation(first, GATE)
     assert gate.passed and gate.metadata["rows_quarantined"].value == 1
     assert "j***@e***.com" in gate.metadata["expectations"].value  # sample masked
+    assert "jane doe" not in gate.metadata["expectations"].value
     assert gate.metadata["data_docs_email_events"].value.startswith("file://")
     assert STAGING in materialized(first)
     assert platform.staging_rows() == 39
@@ -128,3 +130,19 @@ def test_a_breach_blocks_downstream_and_released_rows_flow_on(platform: Platform
         assert con.execute(
             "select count(*) from quality.quarantine where released_at is null and reason = 'malformed_email'"
         ).fetchone()[0] == 10
+
+
+def test_cdp_allow_pii_in_metadata_shows_the_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The setting reaches the gate through the platform resource: the sample is the value itself,
+    in the check metadata and in Data Docs."""
+    from orchestration.settings import LOCAL_CRM_TOKEN
+
+    monkeypatch.setenv("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN)
+    platform = Platform(tmp_path, allow_pii_in_metadata=True)
+    platform.deliver([event(n, email="jane doe@example.com" if n == 3 else None) for n in range(40)])
+    result = platform.run()
+    assert result.success
+    gate = evaluation(result, GATE)
+    assert "`jane doe@example.com`" in gate.metadata["expectations"].value
+    page = Path(gate.metadata["data_docs_email_events"].value.removeprefix("file://"))
+    assert "jane doe@example.com" in page.read_text(encoding="utf-8")
