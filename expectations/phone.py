@@ -20,16 +20,8 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-# Country names as they appear in the feeds, to ISO 3166 alpha-2 (mirrors the dbt macro).
-COUNTRY_ALIASES = {
-    "US": ("us", "usa", "u.s.", "u.s.a.", "united states", "united states of america", "america"),
-    "GB": ("gb", "uk", "u.k.", "united kingdom", "great britain", "england", "scotland", "wales"),
-    "CA": ("ca", "can", "canada"),
-    "DE": ("de", "deu", "germany", "deutschland"),
-    "FR": ("fr", "fra", "france"),
-    "IE": ("ie", "irl", "ireland"),
-    "AU": ("au", "aus", "australia"),
-}
+from dlt_sources.identifiers import COUNTRY_ALIASES  # the aliases the dbt macro and the load filter use
+
 _ALIAS_TO_CODE = {alias: code for code, aliases in COUNTRY_ALIASES.items() for alias in aliases}
 
 

@@ -6,7 +6,8 @@ rewrites them to psycopg2's `%s`. Query results come back as pandas DataFrames.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -154,6 +155,18 @@ class PostgresWarehouse(_Base):
 
     def close(self) -> None:
         self.con.close()
+
+
+@contextmanager
+def transaction(warehouse: Any) -> Iterator[None]:
+    """One transaction on `warehouse`: committed when the block ends, rolled back when it raises."""
+    warehouse.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        warehouse.execute("rollback")
+        raise
+    warehouse.execute("commit")
 
 
 def is_missing(value: Any) -> bool:

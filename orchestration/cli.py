@@ -654,5 +654,41 @@ def privacy_suppress(identifier: str, reason: str, dry_run: bool) -> None:
                f"(removed at their next sync): {held}")
 
 
+
+@main.command("audit")
+@click.option("--action", help="Only this action (e.g. privacy.deletion_requested, activation.batch, config.change).")
+@click.option("--customer", help="Only events about this customer id (looked up by its hash; the log keeps no ids).")
+@click.option("--subject", help="Only events about this subject id as recorded (a table, a request id, a hash).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Only events at or after this UTC time.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The newest N events.")
+def audit_log(action: str | None, customer: str | None, subject: str | None, since: datetime | None,
+              limit: int) -> None:
+    """The append-only audit log, oldest first: who did what to which data, and when."""
+    from activations.governance import audit
+
+    if customer and subject:
+        raise click.UsageError("give --customer or --subject, not both")
+    settings = _settings()
+    with _warehouse(settings) as warehouse:
+        if action:
+            known = set(warehouse.query(f"select distinct action from {audit.AUDIT_LOG}")["action"]) \
+                if warehouse.table_exists(audit.SCHEMA, "audit_log") else set()
+            if action not in known:
+                raise click.BadParameter(f"no event has the action {action!r}; actions: "
+                                         f"{', '.join(sorted(known)) or 'none yet'}", param_hint="--action")
+        events = audit.read(warehouse, action=action,
+                            subject_id=audit.hash_identifier(customer.strip()) if customer else subject,
+                            since=since.replace(tzinfo=timezone.utc) if since else None, limit=limit)
+    if events.empty:
+        click.echo("no audit events" + (" match" if action or customer or subject or since else " yet"))
+        return
+    for event in events.itertuples(index=False):
+        subject_text = f"{event.subject_type}:{(event.subject_id or '-')[:24]}"
+        click.echo(f"{event.seq:>6} {event.occurred_at:%Y-%m-%d %H:%M:%S} {event.action:<32} {subject_text:<40} "
+                   f"{event.actor}")
+        click.echo(f"       {event.detail}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -54,6 +54,7 @@ from activations.governance import audit
 from activations.governance.people import Person
 from activations.governance.redaction import scrub
 from activations.governance.sweep import Needles, SweepReport, purge
+from expectations.warehouse import transaction
 
 SCHEMA = audit.SCHEMA
 REQUESTS = f"{SCHEMA}.privacy_requests"
@@ -158,8 +159,7 @@ def request_deletion(warehouse: Any, person: Person, *, identifier_type: str, ac
     steps += [(name, "*") for name in ("warehouse", "landing", "packages", "activation")]
     if getattr(warehouse, "dialect", "") == "duckdb":
         steps.append(("compact", "*"))  # done by the caller, which must close its connection first
-    warehouse.execute("begin")
-    try:
+    with transaction(warehouse):
         tombstones.add(warehouse, graves, request_id=request_id, now=now)
         _insert_request(warehouse, request_id, "delete", person, identifier_type, actor, now)
         warehouse.insert_frame(STEPS, pd.DataFrame([
@@ -171,10 +171,6 @@ def request_deletion(warehouse: Any, person: Person, *, identifier_type: str, ac
                              "destinations": [f"{d}/{a}" for d, a in destinations], "crm_contacts": len(contacts),
                              "rows": plan.total_rows, "tombstones": len(graves)},
                      actor=actor, now=now)
-        warehouse.execute("commit")
-    except Exception:
-        warehouse.execute("rollback")
-        raise
     return plan
 
 
@@ -197,8 +193,7 @@ def request_suppression(warehouse: Any, person: Person, *, identifier_type: str,
         return plan
     request_id = f"sup_{uuid.uuid4().hex[:16]}"
     plan.request_id = request_id
-    warehouse.execute("begin")
-    try:
+    with transaction(warehouse):
         warehouse.insert_frame(SUPPRESSIONS, pd.DataFrame(
             [{"customer_id": c, "reason": reason, "suppressed_at": now}
              for c in person.customer_ids if c not in already]))
@@ -208,10 +203,6 @@ def request_suppression(warehouse: Any, person: Person, *, identifier_type: str,
                      detail={"request_id": request_id, "identifier_type": identifier_type,
                              "destinations": [f"{d}/{a}" for d, a in plan.destinations]},
                      actor=actor, now=now)
-        warehouse.execute("commit")
-    except Exception:
-        warehouse.execute("rollback")
-        raise
     return plan
 
 
@@ -423,15 +414,9 @@ def _sweep(warehouse: Any, subject: _Subject, *, exclude: Iterable[str], region:
                                 f" where customer_id in ({_marks(ids)})", ids)
         records = tuple((str(s), str(t), str(k)) for s, t, k in frame.itertuples(index=False))
     person = Person(ids[0] if ids else "", "deleted", tuple(ids), identifiers, records)
-    warehouse.execute("begin")
-    try:
-        report = purge(warehouse, Needles.of(person, crm_contacts=subject.crm_contacts), exclude=exclude,
-                       default_region=region)
-        warehouse.execute("commit")
-    except Exception:
-        warehouse.execute("rollback")
-        raise
-    return report
+    with transaction(warehouse):
+        return purge(warehouse, Needles.of(person, crm_contacts=subject.crm_contacts), exclude=exclude,
+                     default_region=region)
 
 
 def landing_files(landing_dir: Path) -> list[Path]:

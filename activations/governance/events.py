@@ -25,8 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +36,7 @@ import yaml
 
 from activations.governance import audit
 from activations.governance.audit import Event, hash_identifier
+from expectations.warehouse import transaction
 
 SCHEMA = audit.SCHEMA
 AUDITED_IDENTITY = f"{SCHEMA}.audited_identity_events"
@@ -74,17 +74,6 @@ def ensure_tables(warehouse: Any) -> None:
     audit.ensure_tables(warehouse)
     for statement in DDL:
         warehouse.execute(statement)
-
-
-@contextmanager
-def _transaction(warehouse: Any) -> Iterator[None]:
-    warehouse.execute("begin transaction")
-    try:
-        yield
-    except BaseException:
-        warehouse.execute("rollback")
-        raise
-    warehouse.execute("commit")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -128,7 +117,7 @@ def audit_identity_events(warehouse: Any, *, actor: str = audit.SYSTEM, run_id: 
             "identity_run_id": str(row.run_id),
             "occurred_at": pd.Timestamp(row.occurred_at).isoformat(),
         }))
-    with _transaction(warehouse):
+    with transaction(warehouse):
         ids = audit.record_many(warehouse, events, actor=actor, run_id=run_id, now=now)
         warehouse.insert_frame(AUDITED_IDENTITY, pd.DataFrame({
             "event_id": [str(e) for e in rows["event_id"]], "audit_event_id": ids, "audited_at": [now] * len(ids)}))
@@ -188,7 +177,7 @@ def audit_consent_changes(warehouse: Any, *, actor: str = audit.SYSTEM, run_id: 
     if not updates:
         return report
     frame = pd.DataFrame(updates, columns=["subject_id", "channel", "status"])
-    with _transaction(warehouse):
+    with transaction(warehouse):
         audit.record_many(warehouse, events, actor=actor, run_id=run_id, now=now)
         warehouse.stage_keys("_consent_audited", frame[["subject_id", "channel"]])
         warehouse.execute(f"delete from {CONSENT_STATE} where subject_id || ':' || channel in"
@@ -274,7 +263,7 @@ def audit_config_files(warehouse: Any, files: Mapping[str, Path], *, actor: str 
     frame = pd.DataFrame([{"name": c.name, "path": c.path, "content_hash": c.new_hash,
                            "key_hashes": json.dumps(fingerprints[c.name][2], sort_keys=True), "seen_at": now}
                           for c in changes])
-    with _transaction(warehouse):
+    with transaction(warehouse):
         audit.record_many(warehouse, events, actor=actor, run_id=run_id, now=now)
         warehouse.stage_keys("_config_seen", frame[["name"]])
         warehouse.execute(f"delete from {CONFIG_VERSIONS} where name in (select name from _config_seen)")
@@ -320,7 +309,7 @@ def release_quarantine(warehouse: Any, selection: Any, *, by: str, note: str, ac
                       "expectation": selection.expectation, "load_id": selection.load_id,
                       "keys": len(selection.keys)},
     }
-    with _transaction(warehouse):
+    with transaction(warehouse):
         audit.record(warehouse, "quarantine.release", subject_type="quarantine", subject_id="quality.quarantine",
                      detail=detail, actor=actor, run_id=run_id, now=now)
         entries = release(warehouse, selection, by=by, note=note, now=now)

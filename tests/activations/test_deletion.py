@@ -198,3 +198,22 @@ def test_the_cli_names_an_unknown_identifier_and_a_dry_run_deletes_nothing(wareh
     with connect("duckdb", duckdb_path=warehouse_path) as w:
         assert find_traces(w, ["ana@example.com"])
         assert tombstones.hashes(w) == set()
+
+
+def test_the_audit_command_finds_a_persons_events_by_their_customer_id(warehouse_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    with connect("duckdb", duckdb_path=warehouse_path) as w:
+        request_suppression(w, resolve(w, "cus_ana"), identifier_type="customer_id", actor="cli:dpo", now=NOW,
+                            reason="asked")
+    monkeypatch.setenv("CDP_HOME", str(warehouse_path.parent))
+    monkeypatch.setenv("CDP_WAREHOUSE_PATH", str(warehouse_path))
+    runner = CliRunner()
+    found = runner.invoke(main, ["audit", "--customer", "cus_ana"])
+    assert found.exit_code == 0, found.output
+    assert "privacy.suppression" in found.output and "cli:dpo" in found.output and "cus_ana" not in found.output
+    assert "no audit events match" in runner.invoke(main, ["audit", "--customer", "cus_bob"]).output
+    unknown = runner.invoke(main, ["audit", "--action", "privacy.nothing"])
+    assert unknown.exit_code == 2 and "actions: privacy.suppression" in unknown.output
