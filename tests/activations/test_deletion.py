@@ -54,34 +54,38 @@ class Inbox:
 
 def _build(path: Path) -> None:
     with connect("duckdb", duckdb_path=path) as w:
-        for schema in ("identity", "profiles", "raw_email"):
-            w.execute(f"create schema {schema}")
-        w.execute("create table identity.identity_customers (customer_id varchar, status varchar)")
-        w.execute("create table identity.customer_id_lookup (customer_id varchar, current_customer_id varchar,"
-                  " merge_hops integer)")
-        w.execute("create table identity.customer_identifiers (identifier_key varchar, identifier_type varchar,"
-                  " identifier_value varchar, customer_id varchar)")
-        w.execute("create table identity.customer_records (record_ref varchar, source_name varchar,"
-                  " table_name varchar, record_key varchar, customer_id varchar)")
-        w.execute("create table profiles.customer_profiles (customer_id varchar, email varchar, phone varchar)")
-        w.execute("create table profiles.customer_consent (customer_id varchar, channel varchar, granted boolean)")
-        w.execute("create table raw_email.email_events (event_id varchar, email varchar, phone varchar, kind varchar)")
-        for customer_id, email, phone, user_id in (ANA, BOB):
-            w.execute("insert into identity.identity_customers values (?, 'active')", (customer_id,))
-            w.execute("insert into identity.customer_id_lookup values (?, ?, 0)", (customer_id, customer_id))
-            for kind, value in (("email", email), ("phone", phone), ("user_id", user_id)):
-                w.execute("insert into identity.customer_identifiers values (?, ?, ?, ?)",
-                          (f"{kind}:{value}", kind, value, customer_id))
-            key = f"ev_{customer_id}"
-            w.execute("insert into identity.customer_records values (?, 'email', 'email_events', ?, ?)",
-                      (f"email/email_events/{key}", key, customer_id))
-            w.execute("insert into profiles.customer_profiles values (?, ?, ?)", (customer_id, email, phone))
-            w.execute("insert into profiles.customer_consent values (?, 'email', true)", (customer_id,))
-            # raw as delivered: mixed case, a national phone format
-            w.execute("insert into raw_email.email_events values (?, ?, ?, 'open')",
-                      (key, f" {email.upper()} ", f"(415) 555-{phone[-4:]}"))
-        # a merged-away id of Ana's
-        w.execute("insert into identity.customer_id_lookup values ('cus_ana_old', 'cus_ana', 1)")
+        _build_into(w)
+
+
+def _build_into(w) -> None:  # noqa: ANN001 - a DuckDB or PostgreSQL warehouse
+    for schema in ("identity", "profiles", "raw_email"):
+        w.execute(f"create schema {schema}")
+    w.execute("create table identity.identity_customers (customer_id varchar, status varchar)")
+    w.execute("create table identity.customer_id_lookup (customer_id varchar, current_customer_id varchar,"
+              " merge_hops integer)")
+    w.execute("create table identity.customer_identifiers (identifier_key varchar, identifier_type varchar,"
+              " identifier_value varchar, customer_id varchar)")
+    w.execute("create table identity.customer_records (record_ref varchar, source_name varchar,"
+              " table_name varchar, record_key varchar, customer_id varchar)")
+    w.execute("create table profiles.customer_profiles (customer_id varchar, email varchar, phone varchar)")
+    w.execute("create table profiles.customer_consent (customer_id varchar, channel varchar, granted boolean)")
+    w.execute("create table raw_email.email_events (event_id varchar, email varchar, phone varchar, kind varchar)")
+    for customer_id, email, phone, user_id in (ANA, BOB):
+        w.execute("insert into identity.identity_customers values (?, 'active')", (customer_id,))
+        w.execute("insert into identity.customer_id_lookup values (?, ?, 0)", (customer_id, customer_id))
+        for kind, value in (("email", email), ("phone", phone), ("user_id", user_id)):
+            w.execute("insert into identity.customer_identifiers values (?, ?, ?, ?)",
+                      (f"{kind}:{value}", kind, value, customer_id))
+        key = f"ev_{customer_id}"
+        w.execute("insert into identity.customer_records values (?, 'email', 'email_events', ?, ?)",
+                  (f"email/email_events/{key}", key, customer_id))
+        w.execute("insert into profiles.customer_profiles values (?, ?, ?)", (customer_id, email, phone))
+        w.execute("insert into profiles.customer_consent values (?, 'email', true)", (customer_id,))
+        # raw as delivered: mixed case, a national phone format
+        w.execute("insert into raw_email.email_events values (?, ?, ?, 'open')",
+                  (key, f" {email.upper()} ", f"(415) 555-{phone[-4:]}"))
+    # a merged-away id of Ana's
+    w.execute("insert into identity.customer_id_lookup values ('cus_ana_old', 'cus_ana', 1)")
 
 
 @pytest.fixture
@@ -93,8 +97,12 @@ def warehouse_path(tmp_path: Path) -> Path:
 
 def _hold(path: Path, inbox: Inbox) -> None:
     with connect("duckdb", duckdb_path=path) as w:
-        SyncEngine(w, inbox, now=lambda: NOW).sync("fans", {c[0]: {"email": c[1]} for c in (ANA, BOB)},
-                                                   mode="upsert", run_id="r1")
+        _hold_in(w, inbox)
+
+
+def _hold_in(w, inbox: Inbox) -> None:  # noqa: ANN001 - a DuckDB or PostgreSQL warehouse
+    SyncEngine(w, inbox, now=lambda: NOW).sync("fans", {c[0]: {"email": c[1]} for c in (ANA, BOB)},
+                                               mode="upsert", run_id="r1")
     assert set(inbox.held) == {"cus_ana", "cus_bob"}
 
 
@@ -217,3 +225,29 @@ def test_the_audit_command_finds_a_persons_events_by_their_customer_id(warehouse
     assert "no audit events match" in runner.invoke(main, ["audit", "--customer", "cus_bob"]).output
     unknown = runner.invoke(main, ["audit", "--action", "privacy.nothing"])
     assert unknown.exit_code == 2 and "actions: privacy.suppression" in unknown.output
+
+
+def test_a_deletion_on_postgresql_leaves_nothing_and_needs_no_file_rewrite() -> None:
+    from expectations.warehouse import PostgresWarehouse
+    from tests.postgres_server import postgres_bin_dir, running_postgres
+
+    if postgres_bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed")
+    inbox = Inbox()
+    with running_postgres() as server:
+        with PostgresWarehouse(server.url) as w:
+            _build_into(w)
+            _hold_in(w, inbox)
+            plan = request_deletion(w, resolve(w, "email:ana@example.com"), identifier_type="email", actor="test",
+                                    now=NOW)
+            assert plan.rows["raw_email.email_events"] == 1
+        result = run_requests(lambda: PostgresWarehouse(server.url),
+                              Executors(destination=lambda name: inbox, crm=None), target="postgres",
+                              warehouse_path=None, actor="test")
+        assert {o.status for o in result.outcomes} == {"done"} and result.still_open == 0
+        assert set(inbox.held) == {"cus_bob"}
+        with PostgresWarehouse(server.url) as w:
+            assert w.query(f"select status from {REQUESTS}").iloc[0, 0] == "done"
+            assert "compact" not in set(w.query(f"select step from {STEPS}")["step"])
+            assert find_traces(w, ["ana@example.com", "cus_ana", "u_ana", "555-0134"]) == {}
+            assert find_traces(w, ["bob@example.com"])
