@@ -13,6 +13,24 @@ SMALL_WORLD_PEOPLE = 300
 SMALL_WORLD_SEED = 11
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keeps `--dist loadgroup` grouping on pytest 9. pytest-xdist marks an item's group by
+    appending `@<group>` to `item._nodeid`, which pytest 9 no longer reads (a node id is now a
+    `NodeId`), so every test of the end-to-end module went to either worker and each worker ran
+    the platform once. Appending the group through the id pytest 9 keeps puts the module back on
+    one worker, with one platform run."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        if groups and not item.nodeid.endswith("@" + "_".join(groups)):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # noqa: SLF001 - see above
+
+
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 300-person world generated once per test session (and worker); treat it as read-only."""

@@ -82,6 +82,20 @@ def platform_run(local_systems, run_record: RunRecord) -> tuple[Settings, object
     return settings, (outcome, "\n".join(lines))
 
 
+def copied_home(settings: Settings, home: Path, **changes: object) -> Settings:
+    """Settings for a copy of the platform run's home (its world included) at `home`: every path
+    under it, the landing folder and point-of-sale database too (`replace` alone keeps those,
+    which `Settings` computed from the first world)."""
+    import shutil
+    from dataclasses import replace
+
+    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
+    world = home / "world"
+    return replace(settings, home=home, world_dir=world, warehouse_path=home / "cdp.duckdb",
+                   landing_dir=world / "landing", pos_database_url=f"sqlite:///{world / 'systems' / 'pos.sqlite'}",
+                   **changes)
+
+
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(settings.warehouse_path), read_only=True)
 
@@ -768,7 +782,6 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
     platform-owned field and a CRM-owned one by hand: the third run writes exactly the one
     contact back, leaves the CRM-owned field alone and reports the conflict."""
     import os
-    import shutil
     from dataclasses import replace
 
     from dlt_sources.sample_world.crm_server import CrmServer, CrmStore
@@ -776,12 +789,9 @@ def test_the_crm_loop_through_dbt_writes_nothing_when_nothing_changed_and_follow
     from orchestration.demo import QUIET
 
     settings, _ = platform_run
-    home = tmp_path / "home"
-    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
     # as of the world's end, as the demo computed them
-    end = json.loads((home / "world" / "ground_truth" / "summary.json").read_text())["end"]
-    copy = replace(settings, home=home, world_dir=home / "world", warehouse_path=home / "cdp.duckdb",
-                   profiles_as_of=end)
+    end = json.loads((settings.world_dir / "ground_truth" / "summary.json").read_text())["end"]
+    copy = copied_home(settings, tmp_path / "home", profiles_as_of=end)
     with CrmServer(copy.crm_db_path, token=os.environ["CDP_CRM_TOKEN"], port=0) as crm:
         defs = build_definitions(replace(copy, crm_base_url=crm.base_url))
         job = defs.resolve_job_def("crm_loop")
@@ -946,10 +956,7 @@ def test_a_deleted_person_leaves_no_trace_even_after_the_sources_are_loaded_agai
     settings, _ = platform_run
     _, destinations = local_systems
     home = tmp_path / "home"
-    shutil.copytree(settings.home, home, ignore=shutil.ignore_patterns("dagster_home", "dbt_target*"))
-    world = home / "world"
-    copy = replace(settings, home=home, world_dir=world, warehouse_path=home / "cdp.duckdb",
-                   landing_dir=world / "landing", pos_database_url=f"sqlite:///{world / 'systems' / 'pos.sqlite'}")
+    copy = copied_home(settings, home)
     original_landing = tmp_path / "landing_as_delivered"
     shutil.copytree(copy.landing_dir, original_landing)
 
