@@ -22,12 +22,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     one worker, with one platform run."""
     if not getattr(config.option, "loadgroup", False):
         return
-    from _pytest.nodeid import NodeId
-
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # an older pytest reads xdist's suffix itself
+        return
     for item in items:
         groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
                          for mark in item.iter_markers("xdist_group")})
-        if groups and not item.nodeid.endswith("@" + "_".join(groups)):
+        if groups and hasattr(item, "_id") and not item.nodeid.endswith("@" + "_".join(groups)):
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # noqa: SLF001 - see above
 
 

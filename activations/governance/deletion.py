@@ -280,10 +280,10 @@ def process(warehouse: Any, executors: Executors, *, actor: str, now: Callable[[
     with its error and tried again at the next call; the request is done when all steps are."""
     ensure_tables(warehouse)
     outcomes: list[StepOutcome] = []
-    requests = warehouse.query(f"select request_id, subject_hash from {REQUESTS}"
+    requests = warehouse.query(f"select request_id from {REQUESTS}"
                                " where kind = 'delete' and status = 'pending' order by requested_at, request_id")
-    for request_id, _subject in requests.itertuples(index=False):
-        outcomes += _process_request(warehouse, str(request_id), executors, actor=actor, now=now, run_id=run_id)
+    for request_id in requests["request_id"].astype(str):
+        outcomes += _process_request(warehouse, request_id, executors, actor=actor, now=now, run_id=run_id)
     return outcomes
 
 
@@ -304,7 +304,8 @@ def _process_request(warehouse: Any, request_id: str, executors: Executors, *, a
         try:
             deleted = _run_step(warehouse, step.step, step.target, person, executors, run_id or request_id, now)
         except Exception as error:  # recorded, retried at the next call
-            outcome = StepOutcome(request_id, step.step, step.target, "failed", _scrub(str(error) or type(error).__name__))
+            outcome = StepOutcome(request_id, step.step, step.target, "failed",
+                                  _scrub(str(error) or type(error).__name__))
         else:
             outcome = StepOutcome(request_id, step.step, step.target, "done", rows=deleted)
         _record_step(warehouse, outcome, actor=actor, now=now(), run_id=run_id)
