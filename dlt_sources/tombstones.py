@@ -22,7 +22,7 @@ parent, and counts the drops per table (counts only, never values). Dict records
 one by one; Arrow tables (the commerce source) and pandas frames are filtered vectorised, each
 distinct value normalized and hashed once.
 
-`scrub_landing_file(path, source, table, hashes)` removes a person's lines from a landing file;
+`scrub_landing_file(path, source, hashes)` removes a person's lines from a landing file;
 see its docstring for why a removed line becomes an empty line and the modification time is
 kept.
 """
@@ -45,17 +45,9 @@ from dlt.extract.items_transform import ItemTransform
 
 from dlt_sources.identifiers import normalize_email, normalize_id, normalize_phone
 
-IDENTIFIER_TYPES = (
-    "user_id",
-    "crm_contact_id",
-    "loyalty_id",
-    "email",
-    "phone",
-    "external_id",
-    "email_subscriber_id",
-    "device_id",
-    "anonymous_id",
-)
+# An identifier type is named as the identity graph names it (dbt var identity.identifier_types,
+# the authority; activations.governance.tombstones checks a tombstone's type against it).
+IDENTIFIER_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -65,8 +57,8 @@ class TombstoneError(ValueError):
 
 def identifier_hash(identifier_type: str, normalized_value: str) -> str:
     """SHA-256 hex of `<type>:<value>`; the value as the identity graph holds it (normalized)."""
-    if identifier_type not in IDENTIFIER_TYPES:
-        raise TombstoneError(f"unknown identifier type {identifier_type!r}; known: {', '.join(IDENTIFIER_TYPES)}")
+    if not IDENTIFIER_TYPE.match(identifier_type or ""):
+        raise TombstoneError(f"an identifier type is a lower-case name like 'email', got {identifier_type!r}")
     if not normalized_value:
         raise TombstoneError(f"an empty {identifier_type} cannot be tombstoned")
     return hashlib.sha256(f"{identifier_type}:{normalized_value}".encode()).hexdigest()
@@ -117,12 +109,15 @@ class RawTable:
     identifiers: tuple[IdentifierField, ...] = ()
     keys: tuple[RecordRef, ...] = ()
     external_ids: Path_ | None = None  # a list of {system, external_id}: identifiers `external_id`
-    nested: tuple[str, ...] = ()  # dlt's nested tables of the table: they go with their parent row
-    personal: bool = True  # False: the table holds nobody's identifiers (companies, stores)
 
     @property
     def name(self) -> str:
         return f"{self.source}/{self.table}"
+
+    @property
+    def personal(self) -> bool:
+        """False for a table that holds nobody's identifiers (companies, stores): nothing to filter."""
+        return bool(self.identifiers or self.keys or self.external_ids)
 
 
 def _id(identifier_type: str, *path: str, country: Path_ | None = None) -> IdentifierField:
@@ -149,7 +144,6 @@ REGISTRY: dict[tuple[str, str], RawTable] = {
                 _id("device_id", "context", "device", "id"),
             ),
             keys=(_key("events", "events", "messageId"),),
-            nested=("events__properties__products",),
         ),
         RawTable(
             "crm", "contacts",
@@ -166,9 +160,9 @@ REGISTRY: dict[tuple[str, str], RawTable] = {
             keys=(_key("crm", "contacts", "id"),),  # the same contact, deleted in the CRM
         ),
         RawTable("crm", "deal_contacts", keys=(_key("crm", "contacts", "contact_id"),)),
-        RawTable("crm", "companies", personal=False),
-        RawTable("crm", "deals", personal=False),
-        RawTable("crm", "owners", personal=False),  # the CRM's users, not customers
+        RawTable("crm", "companies"),
+        RawTable("crm", "deals"),
+        RawTable("crm", "owners"),  # the CRM's users, not customers
         RawTable(
             "commerce", "customers",
             identifiers=(
@@ -184,7 +178,7 @@ REGISTRY: dict[tuple[str, str], RawTable] = {
             keys=(_key("commerce", "orders", "order_id"),),
         ),
         RawTable("commerce", "order_lines", keys=(_key("commerce", "orders", "order_id"),)),
-        RawTable("commerce", "stores", personal=False),
+        RawTable("commerce", "stores"),
         RawTable(
             "email", "email_events",
             identifiers=(_id("email", "email"), _id("email_subscriber_id", "subscriber_id")),
@@ -194,14 +188,12 @@ REGISTRY: dict[tuple[str, str], RawTable] = {
             "support", "tickets",
             identifiers=(_id("email", "requester", "email"), _id("phone", "requester", "phone")),
             keys=(_key("support", "tickets", "id"),),
-            nested=("tickets__tags",),
         ),
         RawTable(
             "lists", "list_members",
             identifiers=(_id("email", "email"), _id("phone", "phone", country=("country",))),
             keys=(_key("lists", "list_members", "member_key"),),
             external_ids=("external_ids",),
-            nested=("list_members__external_ids",),
         ),
     )
 }
@@ -325,6 +317,24 @@ class DropCounter:
         return sum(self.dropped.values())
 
 
+@dataclass(frozen=True)
+class _Both:
+    """Membership in either of two sets, without building their union."""
+
+    first: frozenset[str] | set[str]
+    second: set[str]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.first or value in self.second
+
+    def __bool__(self) -> bool:
+        return bool(self.first) or bool(self.second)
+
+    def isdisjoint(self, values: Any) -> bool:
+        values = set(values)
+        return self.first.isdisjoint(values) and self.second.isdisjoint(values)
+
+
 class TombstoneFilter(ItemTransform[Any]):
     """A dlt pipe step dropping tombstoned records of one raw table; it sits after the incremental
     step, so cursors still move past what it drops (a dropped record is not read again)."""
@@ -350,8 +360,10 @@ class TombstoneFilter(ItemTransform[Any]):
             return item
         return self._filter_frame(item)
 
-    def _hashes(self) -> frozenset[str] | set[str]:
-        return self.hashes | self.counter.dropped_records if self.counter.dropped_records else self.hashes
+    def _hashes(self) -> Any:
+        """The tombstones plus the keys of records dropped in this run (their children go too),
+        looked up in both sets rather than in a union copied for every record."""
+        return _Both(self.hashes, self.counter.dropped_records) if self.counter.dropped_records else self.hashes
 
     def _drop(self, record: Any) -> bool:
         if not isinstance(record, Mapping):
@@ -489,9 +501,7 @@ def drop_tombstoned(source: Any, hashes: Iterable[str], counter: DropCounter, *,
 LANDING_TABLES = {"events": "events", "email": "email_events", "support": "tickets", "lists": "list_members"}
 
 
-def scrub_landing_file(
-    path: str | Path, source: str, table: str, hashes: Iterable[str], *, default_region: str = "US"
-) -> int:
+def scrub_landing_file(path: str | Path, source: str, hashes: Iterable[str], *, default_region: str = "US") -> int:
     """Removes the tombstoned records' lines from one landing file; returns how many went.
 
     JSONL (events, email, support) and a customer list's CSV (its YAML mapping beside it names
@@ -508,12 +518,10 @@ def scrub_landing_file(
     """
     path = Path(path)
     frozen = frozenset(hashes)
-    spec = raw_table(source, table)
-    if source not in LANDING_TABLES or LANDING_TABLES[source] != table:
-        raise TombstoneError(
-            f"{source}/{table} is not read from landing files; landing tables: "
-            + ", ".join(f"{s}/{t}" for s, t in LANDING_TABLES.items())
-        )
+    if source not in LANDING_TABLES:
+        raise TombstoneError(f"the {source} source is not read from landing files; landing sources: "
+                             + ", ".join(LANDING_TABLES))
+    spec = raw_table(source, LANDING_TABLES[source])
     if not path.is_file():
         raise TombstoneError(f"{path}: no such landing file")
     raw = path.read_bytes()

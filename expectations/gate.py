@@ -31,7 +31,7 @@ import great_expectations as gx
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from activations.governance.redaction import REDACT, Redactor, mask  # noqa: F401 - mask: this module's API before
+from activations.governance.redaction import REDACT, Redactor
 from expectations import quarantine
 from expectations.docs import DataDocs
 from expectations.rules import CRITICAL, WARNING, Context, Rule, TableSuite, no_variant, row_count_between

@@ -621,11 +621,13 @@ def _process_privacy(settings: Settings):  # noqa: ANN202 - an orchestration.pri
     from activations.crm.config import load_crm_sync_config
     from activations.governance.audit import cli_actor
     from orchestration.privacy import executors, run_requests
+    from orchestration.resources import CrmApiResource
 
-    activation = _activation_config(settings)
-    run = executors(activation=activation, crm_config=load_crm_sync_config(), crm_base_url=settings.crm_base_url,
-                    crm_token=os.environ.get("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN), landing_dir=settings.landing_dir,
-                    pipelines_dir=settings.pipelines_dir, default_region=settings.default_phone_region)
+    crm_api = CrmApiResource(base_url=settings.crm_base_url,
+                             access_token=os.environ.get("CDP_CRM_TOKEN", LOCAL_CRM_TOKEN))
+    run = executors(activation=_activation_config(settings), crm_config=load_crm_sync_config(), crm_api=crm_api,
+                    landing_dir=settings.landing_dir, pipelines_dir=settings.pipelines_dir,
+                    default_region=settings.default_phone_region)
     return run_requests(lambda: _warehouse(settings), run, target=settings.target,
                         warehouse_path=settings.warehouse_path, actor=cli_actor())
 

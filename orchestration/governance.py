@@ -31,7 +31,7 @@ from activations.governance.retention import RetentionConfig, RetentionReport, l
 from dlt_sources.pipelines import SOURCES
 from orchestration.policy import DUCKDB_WRITERS_POOL, EAGER, GOVERNANCE_GROUP
 from orchestration.resources import PlatformResource
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 RETENTION_KEY = dg.AssetKey(["governance", "retention"])
 AUDIT_LOG_KEY = dg.AssetKey(["governance", "audit_log"])
@@ -52,23 +52,20 @@ def load_retention(settings: Settings) -> RetentionConfig:
     return load_retention_config(settings.retention_file, sources=SOURCES)
 
 
-def governed_config_files(settings: Settings | None = None) -> dict[str, Path]:
+def governed_config_files(settings: Settings) -> dict[str, Path]:
     """The configuration files whose changes are audited: name -> path (the settings' destinations and
-    retention files; without settings, the repository's)."""
+    retention files)."""
     from activations.crm.config import CRM_SYNC_FILE
 
-    destinations = settings.destinations_file if settings else PROJECT_ROOT / "activations" / "destinations.yml"
-    retention = settings.retention_file if settings else PROJECT_ROOT / "activations" / "retention.yml"
-    return {"destinations": destinations, "retention": retention, "crm_sync": CRM_SYNC_FILE,
-            "dbt_project": DBT_PROJECT_DIR / "dbt_project.yml"}
+    return {"destinations": settings.destinations_file, "retention": settings.retention_file,
+            "crm_sync": CRM_SYNC_FILE, "dbt_project": DBT_PROJECT_DIR / "dbt_project.yml"}
 
 
-def governance_assets(config: RetentionConfig, config_files: Mapping[str, Path] | None = None,
+def governance_assets(config: RetentionConfig, config_files: Mapping[str, Path],
                       audited: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
-    """The governance assets; `config_files` (default: the repository's) are audited by
-    governance/config_audit, `audited` are further assets the audit-log view waits for (the
-    activation syncs, which record their batches)."""
-    files = dict(config_files) if config_files is not None else governed_config_files()
+    """The governance assets; `config_files` are audited by governance/config_audit, `audited` are
+    further assets the audit-log view waits for (the activation syncs, which record their batches)."""
+    files = dict(config_files)
     rules = "\n".join(f"| {rule.name} | {rule.keep_days} | {rule.by or 'load time'} |" for rule in config.rules)
 
     @dg.asset(

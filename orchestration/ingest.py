@@ -103,17 +103,11 @@ def with_tombstone_metadata(event: Any, source: str, counter: Any, tombstones_in
     if not isinstance(event, dg.MaterializeResult) or event.asset_key is None:
         return event
     table = event.asset_key.path[-1]
-    return dg.MaterializeResult(
-        asset_key=event.asset_key,
-        metadata={
-            **(event.metadata or {}),
-            "dropped_by_tombstones": dg.MetadataValue.int(counter.of(source, table)),
-            "tombstones_in_force": dg.MetadataValue.int(tombstones_in_force),
-        },
-        check_results=event.check_results,
-        data_version=event.data_version,
-        tags=event.tags,
-    )
+    return event._replace(metadata={  # every other field of the result kept as it is
+        **(event.metadata or {}),
+        "dropped_by_tombstones": dg.MetadataValue.int(counter.of(source, table)),
+        "tombstones_in_force": dg.MetadataValue.int(tombstones_in_force),
+    })
 
 
 def ingest_assets(platform: PlatformResource) -> list[dg.AssetsDefinition]:

@@ -29,6 +29,7 @@ from activations.governance.deletion import (
     process,
     record_compaction,
 )
+from orchestration.crm_sync import crm_destination
 from orchestration.policy import DUCKDB_WRITERS_POOL, GOVERNANCE_GROUP
 from orchestration.redaction import redacted_errors
 from orchestration.resources import CrmApiResource, PlatformResource
@@ -51,10 +52,9 @@ class PrivacyRun:
                 "requests_compacted": len(self.compacted)}
 
 
-def executors(*, activation: ActivationConfig, crm_config: CrmSyncConfig, crm_base_url: str, crm_token: str,
+def executors(*, activation: ActivationConfig, crm_config: CrmSyncConfig, crm_api: CrmApiResource,
               landing_dir: Path, pipelines_dir: Path, default_region: str) -> Executors:
-    from activations.crm.client import CrmDestination
-    from dlt_sources.tombstones import LANDING_TABLES, scrub_landing_file
+    from dlt_sources.tombstones import scrub_landing_file
 
     def destination(name: str) -> Any:
         if name == "crm":
@@ -63,16 +63,11 @@ def executors(*, activation: ActivationConfig, crm_config: CrmSyncConfig, crm_ba
             raise RuntimeError(f"the destination {name!r} holds them but is no longer configured")
         return activation.destinations[name].build(os.environ)
 
-    def crm_client() -> Any:
-        return CrmDestination("crm", crm_base_url, crm_token, fields=crm_config.written,
-                              object_type=crm_config.object_type, property_group=crm_config.property_group,
-                              batch_size=crm_config.batch_size)
+    def crm_client() -> Any:  # the CRM push's own client (its settings, rate limit included)
+        return crm_destination(crm_config, crm_api)
 
-    def scrub(path: Path, hashes: frozenset[str]) -> int:
-        source = path.relative_to(landing_dir).parts[0]
-        if source not in LANDING_TABLES:
-            raise RuntimeError(f"no source reads the landing folder {source!r} ({path.name})")
-        return scrub_landing_file(path, source, LANDING_TABLES[source], hashes, default_region=default_region)
+    def scrub(path: Path, hashes: frozenset[str]) -> int:  # `<landing>/<source>/<file>`
+        return scrub_landing_file(path, path.relative_to(landing_dir).parts[0], hashes, default_region=default_region)
 
     return Executors(destination=destination, crm=crm_client, landing_dir=landing_dir, pipelines_dir=pipelines_dir,
                      scrub=scrub, default_region=default_region)
@@ -115,8 +110,8 @@ def privacy_assets(activation: ActivationConfig, crm_config: CrmSyncConfig) -> l
     )
     def privacy_requests(context: dg.AssetExecutionContext, platform: PlatformResource,
                          crm_api: CrmApiResource) -> dg.MaterializeResult:
-        run = executors(activation=activation, crm_config=crm_config, crm_base_url=crm_api.base_url,
-                        crm_token=crm_api.access_token, landing_dir=Path(platform.landing_dir),
+        run = executors(activation=activation, crm_config=crm_config, crm_api=crm_api,
+                        landing_dir=Path(platform.landing_dir),
                         pipelines_dir=Path(platform.home) / "dlt_pipelines",
                         default_region=platform.default_phone_region)
         with redacted_errors(platform.redactor):

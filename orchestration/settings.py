@@ -56,6 +56,7 @@ class Settings:
     retention_file: Path = PROJECT_ROOT / "activations" / "retention.yml"
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     allow_pii_in_metadata: bool = False  # samples of personal values unmasked in metadata, logs, Data Docs
+    analyst_role: str = ""  # PostgreSQL: the role granted the masked schema (curated_masked) only
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -94,6 +95,7 @@ class Settings:
             retention_file=Path(env.get("CDP_RETENTION_FILE") or PROJECT_ROOT / "activations" / "retention.yml"),
             postgres=pg,
             allow_pii_in_metadata=parse_setting(env.get("CDP_ALLOW_PII_IN_METADATA")),
+            analyst_role=env.get("CDP_ANALYST_ROLE", ""),
         )
 
     @property
@@ -128,6 +130,7 @@ class Settings:
             "CDP_PG_DBNAME": self.postgres.dbname,
             "CDP_DEFAULT_PHONE_REGION": self.default_phone_region,
             "CDP_PROFILES_AS_OF": self.profiles_as_of,
+            "CDP_ANALYST_ROLE": self.analyst_role,
         }
 
 

@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 
 from activations.engine import SCHEMA as ACTIVATION, STATE, SyncEngine
-from activations.governance import audit
+from activations.governance import audit, tombstones
 from activations.governance.people import Person
 from activations.governance.redaction import scrub
 from activations.governance.sweep import Needles, SweepReport, purge
@@ -141,14 +141,10 @@ def request_deletion(warehouse: Any, person: Person, *, identifier_type: str, ac
     ensure_tables(warehouse)
     destinations = held_by(warehouse, person.customer_ids)
     contacts = crm_contacts(warehouse, person)
-    needles = Needles.of(person, crm_contacts=contacts)
-    sweep = purge(warehouse, needles, exclude=SWEEP_EXCLUDES, dry_run=True, default_region=default_region)
-    activation_rows = purge(warehouse, needles, exclude=_all_but(warehouse, ACTIVATION), dry_run=True,
-                            default_region=default_region)
-    plan = RequestPlan("delete", person.customer_id, None, destinations, contacts,
-                       rows={**sweep.rows, **activation_rows.rows}, dry_run=dry_run)
-    from activations.governance import tombstones
-
+    # what the warehouse and activation steps will delete between them: one pass over every schema but governance
+    rows = purge(warehouse, Needles.of(person, crm_contacts=contacts), exclude=(SCHEMA,), dry_run=True,
+                 default_region=default_region).rows
+    plan = RequestPlan("delete", person.customer_id, None, destinations, contacts, rows=rows, dry_run=dry_run)
     graves = tombstones.for_person(person)
     plan.tombstones = len(graves)
     if dry_run:
@@ -328,8 +324,6 @@ class _Subject:
 def _person_of_request(warehouse: Any, request_id: str) -> _Subject:
     """Their customer ids are found by their hashes (all the request keeps) among the ids the
     warehouse still holds."""
-    from activations.governance import tombstones
-
     frame = warehouse.query(f"select customer_hashes from {REQUESTS} where request_id = ?", (request_id,))
     wanted = set(str(frame.iloc[0, 0]).split())
     known: set[str] = set()

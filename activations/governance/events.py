@@ -286,7 +286,7 @@ def release_quarantine(warehouse: Any, selection: Any, *, by: str, note: str, ac
     """Releases the selected quarantine entries (expectations.quarantine.release) and records one
     `quarantine.release` (who, the note, counts by source, table and reason) in the same transaction.
     Nothing selected: nothing released, no event."""
-    from expectations.quarantine import release, summary
+    from expectations.quarantine import QUARANTINE, release, summary
 
     now = _now(now)
     if not (by or "").strip():
@@ -294,23 +294,23 @@ def release_quarantine(warehouse: Any, selection: Any, *, by: str, note: str, ac
     if not (note or "").strip():
         raise ValueError("a quarantine release needs a note: the fix or rule change that makes these rows good")
     selection = replace(selection, include_released=False)
-    counts = summary(warehouse, selection)
-    by_table = tuple((str(r.source), str(r.table_name), str(r.reason), int(r.rows), int(r.entries))
-                     for r in counts.itertuples(index=False))
-    total_rows = sum(t[3] for t in by_table)
-    if not by_table:
-        return ReleaseReport(0, 0, ())
     audit.ensure_tables(warehouse)
-    detail = {
-        "released_by": by, "note": note, "rows": total_rows, "entries": sum(t[4] for t in by_table),
-        "by_source_table_reason": [{"source": s, "table": t, "reason": r, "rows": n, "entries": e}
-                                   for s, t, r, n, e in by_table],
-        "selection": {"source": selection.source, "table": selection.table, "reason": selection.reason,
-                      "expectation": selection.expectation, "load_id": selection.load_id,
-                      "keys": len(selection.keys)},
-    }
-    with transaction(warehouse):
-        audit.record(warehouse, "quarantine.release", subject_type="quarantine", subject_id="quality.quarantine",
+    with transaction(warehouse):  # the counts audited are those of the entries released
+        counts = summary(warehouse, selection)
+        by_table = tuple((str(r.source), str(r.table_name), str(r.reason), int(r.rows), int(r.entries))
+                         for r in counts.itertuples(index=False))
+        total_rows = sum(t[3] for t in by_table)
+        if not by_table:
+            return ReleaseReport(0, 0, ())
+        detail = {
+            "released_by": by, "note": note, "rows": total_rows, "entries": sum(t[4] for t in by_table),
+            "by_source_table_reason": [{"source": s, "table": t, "reason": r, "rows": n, "entries": e}
+                                       for s, t, r, n, e in by_table],
+            "selection": {"source": selection.source, "table": selection.table, "reason": selection.reason,
+                          "expectation": selection.expectation, "load_id": selection.load_id,
+                          "keys": len(selection.keys)},
+        }
+        audit.record(warehouse, "quarantine.release", subject_type="quarantine", subject_id=QUARANTINE,
                      detail=detail, actor=actor, run_id=run_id, now=now)
         entries = release(warehouse, selection, by=by, note=note, now=now)
     return ReleaseReport(entries, total_rows, by_table)

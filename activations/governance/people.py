@@ -23,9 +23,6 @@ IDENTIFIERS = "identity.customer_identifiers"
 RECORDS = "identity.customer_records"
 LOOKUP = "identity.customer_id_lookup"
 
-# What a request may name, as `type:value` or by a CLI option of the same name.
-REQUEST_TYPES = ("email", "phone", "user_id", "customer_id")
-
 
 class UnknownIdentifierError(LookupError):
     """No person in the warehouse has this identifier."""

@@ -32,12 +32,11 @@ from typing import Any
 
 from activations.config import ActivationConfigError, read_config_file
 from activations.governance import audit
+from expectations.quarantine import QUARANTINE, SCHEMA as QUARANTINE_SCHEMA
+from expectations.warehouse import transaction
 
 RETENTION_FILE = Path(__file__).resolve().parent.parent / "retention.yml"
 ACTION = "retention.purge"
-# The quarantine written by the quality gates (expectations/quarantine.py; a test keeps the two in step).
-QUARANTINE_SCHEMA, QUARANTINE_NAME = "quality", "quarantine"
-QUARANTINE = f"{QUARANTINE_SCHEMA}.{QUARANTINE_NAME}"
 LOADS_TABLE = "_dlt_loads"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -194,22 +193,17 @@ def purge(warehouse: Any, config: RetentionConfig, *, now: datetime, dry_run: bo
     now = now.astimezone(timezone.utc)
     report = RetentionReport(now=now, dry_run=dry_run)
     plans = _plans(warehouse, config, now, report)
-    has_quarantine = warehouse.table_exists(QUARANTINE_SCHEMA, QUARANTINE_NAME)
+    has_quarantine = warehouse.table_exists(QUARANTINE_SCHEMA, QUARANTINE.split(".")[1])
     if plans and not dry_run:
         audit.ensure_tables(warehouse)
     for plan in plans:
         if dry_run:
             report.tables.append(_measure(warehouse, plan, now, has_quarantine))
             continue
-        warehouse.execute("begin transaction")
-        try:
+        with transaction(warehouse):
             result = _measure(warehouse, plan, now, has_quarantine)
             _delete(warehouse, plan, has_quarantine)
             _audit(warehouse, result, now=now, actor=actor, run_id=run_id)
-            warehouse.execute("commit")
-        except BaseException:
-            warehouse.execute("rollback")
-            raise
         report.tables.append(result)
     return report
 
@@ -339,10 +333,9 @@ def _audit(warehouse: Any, result: TablePurge, *, now: datetime, actor: str, run
     events += [(name, rows, {"parent": result.table}) for name, rows in result.nested.items() if rows]
     if result.quarantine_rows:
         events.append((QUARANTINE, result.quarantine_rows, {"for_table": result.table}))
-    for table, rows, extra in events:
-        audit.record(warehouse, ACTION, subject_type="table", subject_id=table,
-                     detail={"table": table, "rows": rows, "cutoff": cutoff, **extra},
-                     actor=actor, run_id=run_id, now=now)
+    audit.record_many(warehouse, [audit.Event(ACTION, "table", table, {"table": table, "rows": rows, "cutoff": cutoff,
+                                                                      **extra})
+                                  for table, rows, extra in events], actor=actor, run_id=run_id, now=now)
 
 
 def _count(warehouse: Any, sql: str, params: tuple[Any, ...]) -> int:

@@ -33,14 +33,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from activations.governance.people import IdentifierError, Person, normalize
+from expectations import quarantine
 
-SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast", "main")
+SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast")
 TEXT_TYPES = ("character varying", "varchar", "text", "json", "jsonb", "character")
 # Rows that refer to a keyed raw row of another table, by source and table.
 REFERENCES: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {
     ("commerce", "order_lines"): ("order_id", ("commerce", "orders")),
 }
-QUARANTINE = ("quality", "quarantine")
+QUARANTINE = tuple(quarantine.QUARANTINE.split("."))
 # The CRM's contact ids are bare numbers: compared only with these columns of the CRM's tables.
 CRM_SYNC = "crm_sync"
 CRM_CONTACT_COLUMNS = frozenset({"contact_id", "hs_object_id", "crm_contact_id", "associated_contact_id"})

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from dlt_sources.tombstones import (
-    IDENTIFIER_TYPES,
     REGISTRY,
     TombstoneError,
     identifier_hash,
@@ -54,6 +54,15 @@ DDL = (
 _CHUNK = 500
 
 
+@cache
+def identifier_types() -> tuple[str, ...]:
+    """The identifier types of the identity graph (dbt var `identity.identifier_types`): a type
+    added there is tombstoned with no change here."""
+    from transform.project import project_var
+
+    return tuple(str(spec["type"]) for spec in project_var("identity")["identifier_types"])
+
+
 @dataclass(frozen=True)
 class Tombstone:
     """One hash to drop records by, and what it names (a type or a table, not the value)."""
@@ -68,9 +77,9 @@ class Tombstone:
         if not is_hash(self.identifier_hash):
             raise TombstoneError("a tombstone's hash must be a SHA-256 hex digest (64 lower-case hex digits)")
         if self.kind == "identifier":
-            if self.identifier_type not in IDENTIFIER_TYPES or self.source_name or self.table_name:
+            if self.identifier_type not in identifier_types() or self.source_name or self.table_name:
                 raise TombstoneError(
-                    f"an identifier tombstone needs one identifier type of {', '.join(IDENTIFIER_TYPES)} and no table;"
+                    f"an identifier tombstone needs one identifier type of {', '.join(identifier_types())} and no table;"
                     f" got type {self.identifier_type!r}"
                 )
         elif self.kind == "record":
@@ -100,7 +109,7 @@ def for_person(person: Any, *, skip_identifier_types: Iterable[str] = ()) -> lis
     table the loads do not know (none today) is an error rather than silently missed.
     """
     skipped = set(skip_identifier_types)
-    unknown = skipped - set(IDENTIFIER_TYPES)
+    unknown = skipped - set(identifier_types())
     if unknown:
         raise TombstoneError(f"unknown identifier type(s) to skip: {sorted(unknown)}")
     found: dict[str, Tombstone] = {}

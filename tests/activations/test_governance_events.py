@@ -247,6 +247,21 @@ def test_a_release_whose_note_holds_personal_data_releases_nothing(warehouse) ->
         release_quarantine(warehouse, quarantine.Selection(source="events"), by="ana", note=" ", actor="cli:ana")
 
 
+
+def test_a_release_that_fails_leaves_neither_its_event_nor_a_released_entry(warehouse, monkeypatch) -> None:
+    _quarantine(warehouse)
+
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the release breaks after the event is written
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(quarantine, "release", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        release_quarantine(warehouse, quarantine.Selection(source="crm"), by="ana", note="phone rule fixed",
+                           actor="cli:ana", now=NOW)
+    assert audit.read(warehouse).empty
+    assert int(quarantine.summary(warehouse, quarantine.Selection(source="crm"))["entries"].sum()) == 3
+
+
 # -- activation batches -------------------------------------------------------------------
 
 

@@ -277,9 +277,6 @@ def test_the_shipped_retention_file_loads() -> None:
         ("events/events", 395, None), ("email/email_events", 730, None)}
 
 
-def test_the_quarantine_table_is_the_one_the_gates_write() -> None:
-    assert QUARANTINE == quarantine.QUARANTINE
-
 
 # -- any depth of nesting, on DuckDB and on PostgreSQL ---------------------------------------------
 

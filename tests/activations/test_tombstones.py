@@ -72,3 +72,14 @@ def test_bad_tombstones_are_refused_and_nothing_is_written(tmp_path: Path) -> No
             tombstones.add(warehouse, [good.identifier_hash], request_id="r")  # type: ignore[list-item]
         assert tombstones.hashes(warehouse) == set()
         assert tombstones.add(warehouse, [], request_id="r") == 0
+
+
+def test_the_loads_look_for_identifier_types_the_identity_graph_has() -> None:
+    """A raw field the registry tombstones by carries a type of dbt's identity.identifier_types (a
+    misspelt type would never match a tombstone), and every type of the graph can be tombstoned."""
+    from dlt_sources.tombstones import REGISTRY
+
+    types = set(tombstones.identifier_types())
+    assert {"email", "phone", "user_id", "anonymous_id"} <= types
+    assert {f.identifier_type for spec in REGISTRY.values() for f in spec.identifiers} <= types
+    assert all(tombstones.identifier(t, "x").identifier_hash for t in types)
